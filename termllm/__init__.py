@@ -1,0 +1,3 @@
+"""termllm: chat with local GGUF models from the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from termllm.cli.main import run
+
+run()

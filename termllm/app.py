@@ -1,0 +1,48 @@
+"""The one factory that builds termllm's services, used by the CLI, the TUI and tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from termllm.config import Config, load_config
+from termllm.services.doctor import DoctorService
+from termllm.services.models import ModelService
+
+if TYPE_CHECKING:
+    from termllm.hub.client import HubClient
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    models: ModelService
+    doctor: DoctorService
+
+
+def build_services(config: Config) -> Services:
+    models = ModelService(config, hub_factory=lambda: _hub_client(config))
+    return Services(config=config, models=models, doctor=DoctorService(config, models))
+
+
+def load_services(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Services:
+    return build_services(load_config(os.environ if env is None else env, overrides))
+
+
+def _hub_client(config: Config) -> HubClient:
+    # Imported here: huggingface_hub takes a noticeable time to import, and most commands never
+    # talk to the Hub.
+    from termllm.hub.client import HubClient
+
+    hub = config.settings.hub
+    return HubClient(
+        endpoint=config.hub_endpoint,
+        cache_dir=config.paths.hub_cache,
+        token=None,
+        offline=hub.offline,
+        timeout_s=hub.timeout_s,
+    )

@@ -1,0 +1,1 @@
+"""The `termllm` command line: parse, call a service, render."""

@@ -1,0 +1,178 @@
+"""`termllm pull | ls | rm | info`: the models on this machine and on the Hub."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from termllm.app import Services
+from termllm.cli.output import (
+    format_age,
+    format_bytes,
+    format_count,
+    print_json,
+    print_table,
+    stderr_console,
+    to_jsonable,
+)
+from termllm.cli.progress import transfer_progress
+from termllm.domain import LocalModel
+from termllm.errors import UsageError
+from termllm.services.model_summary import ModelFacts
+from termllm.services.models import ModelInfo
+
+REF_HELP = "owner/repo[:QUANT], owner/repo/file.gguf, a path to a .gguf file, or a local name."
+
+
+def _services(ctx: typer.Context) -> Services:
+    services: Services = ctx.obj.get()
+    return services
+
+
+def pull(ctx: typer.Context, ref: str = typer.Argument(..., help=REF_HELP)) -> None:
+    """Download a model into the Hugging Face cache (resumes an interrupted pull)."""
+    services = _services(ctx)
+    err = stderr_console()
+    with transfer_progress(err) as progress:
+        result = services.models.pull(ref, progress)
+    model = result.model
+    verb = "pulled" if result.downloaded else "already present:"
+    err.print(f"{verb} {model.ref} ({format_bytes(model.size_bytes)}) → {model.path}")
+
+
+def ls(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List the models on disk: Hub cache, packaged models and files used by path."""
+    services = _services(ctx)
+    listed = services.models.list_with_facts()
+    if as_json:
+        print_json([_model_json(model, facts) for model, facts in listed])
+        return
+    if not listed:
+        stderr_console().print(
+            "No models yet. Try: termllm pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M"
+        )
+        return
+    columns = ("REF", "QUANT", "PARAMS", "SIZE", "SOURCE", "LAST USED", "PATH")
+    rows = [
+        (
+            model.ref,
+            model.quant or fact.quant or "?",
+            format_count(fact.parameter_count),
+            format_bytes(model.size_bytes),
+            model.source.value,
+            format_age(model.last_used),
+            str(model.path) + (f" (+{len(model.paths) - 1} parts)" if len(model.paths) > 1 else ""),
+        )
+        for model, fact in listed
+    ]
+    print_table(columns, rows)
+
+
+def _model_json(model: LocalModel, fact: ModelFacts) -> dict[str, Any]:
+    return {
+        "ref": model.ref,
+        "name": model.name,
+        "path": str(model.path),
+        "paths": [str(path) for path in model.paths],
+        "size_bytes": model.size_bytes,
+        "quant": model.quant or fact.quant,
+        "parameter_count": fact.parameter_count,
+        "architecture": fact.architecture,
+        "source": model.source.value,
+        "repo_id": model.repo_id,
+        "commit": model.commit,
+        "last_used": model.last_used,
+    }
+
+
+def rm(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help=REF_HELP),
+    yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask for confirmation."),
+    forget: bool = typer.Option(
+        False, "--forget", help="Only drop a file used by path from the list; never deletes it."
+    ),
+) -> None:
+    """Delete a downloaded model (all its parts) and report the space freed."""
+    services = _services(ctx)
+    err = stderr_console()
+    if forget:
+        path = services.models.forget(ref)
+        err.print(f"forgot {path} (the file is untouched)")
+        return
+    model = services.models.removal_candidate(ref)
+    size = format_bytes(model.size_bytes)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"not asking on a non-terminal: pass -y to delete {model.ref}")
+        if not typer.confirm(f"Delete {model.ref} ({size})?", default=False, err=True):
+            err.print("nothing deleted")
+            raise typer.Exit(1)
+    freed = services.models.remove(model)
+    err.print(f"removed {model.ref}, freed {format_bytes(freed)}")
+
+
+def info(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help=REF_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Show a model's metadata; for a Hub model not on disk, only its header is downloaded."""
+    details = _services(ctx).models.info(ref)
+    if as_json:
+        print_json(_info_json(details))
+        return
+    _print_info(details)
+
+
+def _info_json(details: ModelInfo) -> dict[str, Any]:
+    summary = to_jsonable(details.summary)
+    return {
+        "ref": details.ref,
+        "location": details.location,
+        "source": details.source,
+        "parts": details.parts,
+        **summary,
+        "context_size": details.context_size,
+        "memory": to_jsonable(details.memory),
+    }
+
+
+def _print_info(details: ModelInfo) -> None:
+    summary, memory = details.summary, details.memory
+    template = "none (a generic format will be used)"
+    if summary.chat_template:
+        template = f"yes ({summary.chat_template_family})"
+    rows: list[tuple[str, str]] = [
+        ("model", details.ref),
+        ("name", summary.name or "?"),
+        ("location", details.location + (f" ({details.parts} parts)" if details.parts > 1 else "")),
+        ("architecture", summary.architecture or "?"),
+        ("parameters", format_count(summary.parameter_count)),
+        ("quantization", summary.quant or "?"),
+        ("file size", format_bytes(summary.file_size)),
+        ("trained context", str(summary.context_length or "?")),
+        ("layers", str(summary.block_count or "?")),
+        ("embedding size", str(summary.embedding_length or "?")),
+        ("chat template", template),
+        ("license", summary.license or "?"),
+        (
+            f"memory at {details.context_size} ctx",
+            f"~{format_bytes(memory.total_bytes)} (weights {format_bytes(memory.weights_bytes)},"
+            f" KV cache {format_bytes(memory.kv_cache_bytes)},"
+            f" compute {format_bytes(memory.compute_bytes)})",
+        ),
+    ]
+    print_table(None, rows)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(pull)
+    app.command(name="ls")(ls)
+    app.command(name="rm")(rm)
+    app.command()(info)

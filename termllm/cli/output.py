@@ -1,0 +1,95 @@
+"""Rendering for the CLI: answers to stdout, everything else to stderr, plain when piped."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def stdout_console() -> Console:
+    # Piped output keeps whole lines: Rich would otherwise wrap tables at 80 columns.
+    tty = sys.stdout.isatty()
+    return Console(file=sys.stdout, width=None if tty else 10_000, soft_wrap=not tty)
+
+
+def print_table(columns: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> None:
+    """A borderless table on stdout; cells are plain text, never Rich markup.
+
+    Without headers it is a key/value list. Piped, lines carry no padding at their ends.
+    """
+    table = Table(box=None, show_header=columns is not None, header_style="bold", pad_edge=False)
+    for index, column in enumerate(columns or ("", "")):
+        table.add_column(column, style="bold" if columns is None and index == 0 else None)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    console = stdout_console()
+    if console.is_terminal:
+        console.print(table)
+        return
+    with console.capture() as capture:
+        console.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in capture.get().splitlines()))
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, stderr=True)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {key: to_jsonable(item) for key, item in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def format_bytes(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def format_count(count: int | None) -> str:
+    """Parameter counts the way model cards write them: 135M, 7.2B."""
+    if count is None:
+        return "?"
+    for divisor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= divisor:
+            scaled = count / divisor
+            return f"{scaled:.1f}{suffix}" if scaled < 10 else f"{scaled:.0f}{suffix}"
+    return str(count)
+
+
+def format_age(timestamp: float | None, now: float | None = None) -> str:
+    if timestamp is None:
+        return "never"
+    seconds = max(0.0, (time.time() if now is None else now) - timestamp)
+    for limit, divisor, unit in ((60, 1, "s"), (3600, 60, "min"), (86400, 3600, "h")):
+        if seconds < limit:
+            return f"{int(seconds // divisor)} {unit} ago"
+    return f"{int(seconds // 86400)} d ago"

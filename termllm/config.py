@@ -1,0 +1,285 @@
+"""Settings: typed defaults, overridden by config.toml, then TERMLLM_* variables, then CLI flags.
+
+Nothing here runs at import time; `load_settings` is called by the app factory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from termllm.errors import ConfigError
+
+APP_NAME = "termllm"
+ENV_PREFIX = "TERMLLM_"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+
+
+def doc(text: str) -> dict[str, str]:
+    """Field metadata carrying the one-line description shown by `termllm config show`."""
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    default: str = field(default="", metadata=doc("Model reference used when none is given."))
+    default_quant: str = field(
+        default="Q4_K_M", metadata=doc("Quantization picked when a reference names only a repo.")
+    )
+    context_size: int = field(
+        default=4096, metadata=doc("Context length used unless the model's trained one is smaller.")
+    )
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    endpoint: str = field(
+        default="", metadata=doc("Hub URL; empty means HF_ENDPOINT, else huggingface.co.")
+    )
+    cache_dir: str = field(
+        default="", metadata=doc("Model cache; empty means HF_HUB_CACHE, else HF_HOME/hub.")
+    )
+    offline: bool = field(
+        default=False, metadata=doc("Never reach the Hub (HF_HUB_OFFLINE=1 also sets this).")
+    )
+    timeout_s: float = field(
+        default=10.0, metadata=doc("Seconds to wait for the Hub before giving up on a request.")
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    models: ModelSettings = field(default_factory=ModelSettings)
+    hub: HubSettings = field(default_factory=HubSettings)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where termllm keeps its files; TERMLLM_HOME puts all of them under one folder."""
+
+    config_file: Path
+    data_dir: Path
+    state_dir: Path
+    log_dir: Path
+    cache_dir: Path
+    hub_cache: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def native_log_file(self) -> Path:
+        """llama.cpp's own log lines go here, never to the terminal."""
+        return self.log_dir / "llama.log"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective settings and the paths they imply."""
+
+    settings: Settings
+    paths: Paths
+
+    @property
+    def hub_endpoint(self) -> str:
+        return self.settings.hub.endpoint.rstrip("/")
+
+
+def resolve_paths(settings: Settings, env: Mapping[str, str]) -> Paths:
+    home = env.get("TERMLLM_HOME")
+    if home:
+        root = Path(home).expanduser()
+        config_dir, data_dir = root / "config", root / "data"
+        state_dir, log_dir, cache_dir = root / "state", root / "logs", root / "cache"
+    else:
+        dirs = platformdirs.PlatformDirs(APP_NAME, appauthor=False)
+        config_dir, data_dir = Path(dirs.user_config_dir), Path(dirs.user_data_dir)
+        state_dir, log_dir = Path(dirs.user_state_dir), Path(dirs.user_log_dir)
+        cache_dir = Path(dirs.user_cache_dir)
+    return Paths(
+        config_file=config_dir / "config.toml",
+        data_dir=data_dir,
+        state_dir=state_dir,
+        log_dir=log_dir,
+        cache_dir=cache_dir,
+        hub_cache=_hub_cache(settings, env),
+    )
+
+
+def _hub_cache(settings: Settings, env: Mapping[str, str]) -> Path:
+    # The same precedence huggingface_hub uses, so models pulled by `hf` are found and ours are
+    # visible to it.
+    if settings.hub.cache_dir:
+        return Path(settings.hub.cache_dir).expanduser()
+    if env.get("HF_HUB_CACHE"):
+        return Path(env["HF_HUB_CACHE"]).expanduser()
+    if env.get("HF_HOME"):
+        return Path(env["HF_HOME"]).expanduser() / "hub"
+    xdg_cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg_cache).expanduser() / "huggingface" / "hub"
+
+
+def config_file_path(env: Mapping[str, str]) -> Path:
+    return resolve_paths(Settings(), env).config_file
+
+
+def load_config(
+    env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Read config.toml, then TERMLLM_* and HF_* variables, then `overrides` ("section.key")."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    config_file = config_file_path(env)
+    settings = _apply_file(settings, config_file)
+    settings = _apply_env(settings, env)
+    for dotted, value in (overrides or {}).items():
+        section, key = dotted.split(".", 1)
+        settings = _set(settings, section, key, value)
+    return Config(settings=settings, paths=resolve_paths(settings, env))
+
+
+def _apply_file(settings: Settings, config_file: Path) -> Settings:
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return settings
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {config_file}: {err}") from err
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{config_file}: invalid TOML: {err}") from err
+    for section_name, section in data.items():
+        if section_name not in _sections():
+            line = _line_of(text, section_name, section=None)
+            raise ConfigError(
+                f"{config_file}:{line}: unknown section [{section_name}]"
+                f" (known: {', '.join(_sections())})"
+            )
+        if not isinstance(section, dict):
+            line = _line_of(text, section_name, section=None)
+            raise ConfigError(f"{config_file}:{line}: '{section_name}' must be a [section]")
+        for key, value in section.items():
+            line = _line_of(text, key, section=section_name)
+            where = f"{config_file}:{line}: {section_name}.{key}"
+            if key not in _keys(section_name):
+                known = ", ".join(_keys(section_name))
+                raise ConfigError(f"{where}: unknown key (known in [{section_name}]: {known})")
+            settings = _set(settings, section_name, key, _coerce(value, section_name, key, where))
+    return settings
+
+
+def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    for section_name in _sections():
+        for key in _keys(section_name):
+            name = f"{ENV_PREFIX}{section_name}_{key}".upper()
+            if name in env:
+                value = _coerce(env[name], section_name, key, name, from_env=True)
+                settings = _set(settings, section_name, key, value)
+    if not settings.hub.endpoint:
+        endpoint = env.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
+        settings = _set(settings, "hub", "endpoint", endpoint)
+    if _truthy(env.get("HF_HUB_OFFLINE", "")):
+        settings = _set(settings, "hub", "offline", True)
+    return settings
+
+
+def _sections() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def _section_type(section: str) -> type[Any]:
+    hints = typing.get_type_hints(Settings)
+    section_type: type[Any] = hints[section]
+    return section_type
+
+
+def _keys(section: str) -> list[str]:
+    return [f.name for f in fields(_section_type(section))]
+
+
+def _set(settings: Settings, section: str, key: str, value: Any) -> Settings:
+    current = getattr(settings, section)
+    return replace(settings, **{section: replace(current, **{key: value})})
+
+
+def _truthy(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _coerce(value: Any, section: str, key: str, where: str, *, from_env: bool = False) -> Any:
+    """Check a value from TOML or the environment against the field's type."""
+    expected = typing.get_type_hints(_section_type(section))[key]
+    if isinstance(expected, types.UnionType):
+        expected = next(arg for arg in typing.get_args(expected) if arg is not type(None))
+    try:
+        if expected is bool:
+            if from_env:
+                if value.strip().lower() not in {
+                    "0",
+                    "1",
+                    "true",
+                    "false",
+                    "yes",
+                    "no",
+                    "on",
+                    "off",
+                }:
+                    raise ValueError
+                return _truthy(value)
+            if isinstance(value, bool):
+                return value
+        elif expected is int:
+            if from_env:
+                return int(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif expected is float:
+            if from_env:
+                return float(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        elif expected is str and isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
+
+
+def _line_of(text: str, key: str, section: str | None) -> int:
+    """The 1-based line where `key` is set (within `section`), for error messages; 1 if unknown."""
+    current: str | None = None
+    key_pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+        if header:
+            current = header.group(1)
+            if section is None and current == key:
+                return number
+            continue
+        if (section is None or current == section) and key_pattern.match(line):
+            return number
+    return 1
+
+
+def describe(settings: Settings) -> list[tuple[str, Any, str]]:
+    """Every setting as (dotted name, effective value, one-line doc), for `config show`."""
+    rows: list[tuple[str, Any, str]] = []
+    for section in fields(Settings):
+        value = getattr(settings, section.name)
+        assert is_dataclass(value)
+        for item in fields(value):
+            rows.append(
+                (f"{section.name}.{item.name}", getattr(value, item.name), item.metadata["doc"])
+            )
+    return rows

@@ -1,0 +1,101 @@
+"""Plain values shared by every layer: model references and the models found on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from termllm.model_files import model_stem
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """A model on the Hub: `owner/repo[@rev][:QUANT]` or `owner/repo[@rev]/path/file.gguf`."""
+
+    repo_id: str
+    revision: str | None = None
+    quant: str | None = None
+    filename: str | None = None
+
+    def __str__(self) -> str:
+        text = self.repo_id
+        if self.revision:
+            text += f"@{self.revision}"
+        if self.filename:
+            text += f"/{self.filename}"
+        elif self.quant:
+            text += f":{self.quant}"
+        return text
+
+
+@dataclass(frozen=True)
+class PathRef:
+    """A GGUF file named by its path on disk."""
+
+    path: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class NameRef:
+    """A short name of a model already on disk (a file stem, a repo name, a listed ref)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ModelRef = HubRef | PathRef | NameRef
+
+
+class ModelSource(StrEnum):
+    """Where a model on disk came from; decides whether termllm may delete it."""
+
+    HUB = "hub"
+    PACKAGE = "package"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A model present on disk. Split models are one entry whose `paths` lists every part."""
+
+    ref: str
+    paths: tuple[Path, ...]
+    source: ModelSource
+    size_bytes: int
+    quant: str | None
+    repo_id: str | None = None
+    # The revision shown in `ref` when several snapshots of the repo are on disk.
+    revision: str | None = None
+    commit: str | None = None
+    refs: tuple[str, ...] = ()
+    last_used: float | None = None
+
+    @property
+    def path(self) -> Path:
+        """The file llama.cpp loads: the first part of a split model."""
+        return self.paths[0]
+
+    @property
+    def name(self) -> str:
+        """The short name users type: the file stem without the split suffix."""
+        return model_stem(self.path.name)
+
+
+class TransferProgress(Protocol):
+    """Receives download progress; the CLI draws it, tests record it."""
+
+    def begin(self, label: str, total_bytes: int, done_bytes: int) -> None:
+        """A file starts; `done_bytes` is what an earlier, interrupted run already fetched."""
+
+    def advance(self, n_bytes: int) -> None:
+        """`n_bytes` more arrived for the current file."""
+
+    def end(self) -> None:
+        """The current file is complete and verified."""

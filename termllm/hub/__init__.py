@@ -1,0 +1,1 @@
+"""Everything that knows the Hugging Face Hub: its API, its downloads and its cache layout."""

@@ -1,0 +1,66 @@
+"""The one grammar for naming a model, used by every command that takes one.
+
+- `owner/repo[@rev][:QUANT]`         a quantization of a Hub repo (`:q4_k_m` works too)
+- `owner/repo[@rev]/path/file.gguf`  an exact file in a Hub repo
+- `./model.gguf`, `/abs/model.gguf`  a local file (an existing path always wins)
+- `smollm2-135m-instruct`            a short name of a model already on disk
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from termllm.domain import HubRef, ModelRef, NameRef, PathRef
+from termllm.errors import ModelRefError
+from termllm.model_files import is_gguf_name
+
+_REPO_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_REPO_ID = re.compile(rf"^{_REPO_PART}/{_REPO_PART}$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def parse_model_ref(text: str, cwd: Path | None = None) -> ModelRef:
+    """Read a model reference; raises ModelRefError with the grammar when it fits none."""
+    text = text.strip()
+    if not text:
+        raise ModelRefError("empty model reference")
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute() and cwd is not None:
+        candidate = cwd / candidate
+    looks_like_path = text.startswith(("/", "./", "../", "~")) or "\\" in text
+    if looks_like_path or (is_gguf_name(text) and candidate.exists()):
+        return PathRef(candidate)
+    if is_gguf_name(text) and "/" not in text:
+        # A bare "x.gguf" that does not exist: say so rather than search the Hub for it.
+        return PathRef(candidate)
+    if "/" not in text:
+        if ":" in text or "@" in text:
+            raise ModelRefError(f"'{text}': a quant or revision needs a repo (owner/repo:QUANT)")
+        return NameRef(text)
+    return _parse_hub_ref(text)
+
+
+def _parse_hub_ref(text: str) -> HubRef:
+    owner, rest = text.split("/", 1)
+    name_and_more, _, file_path = rest.partition("/")
+    quant: str | None = None
+    if not file_path and ":" in name_and_more:
+        name_and_more, quant = name_and_more.split(":", 1)
+        if not re.fullmatch(r"[A-Za-z0-9_]+", quant):
+            raise ModelRefError(f"'{text}': '{quant}' is not a quantization name (e.g. Q4_K_M)")
+        quant = quant.upper()
+    name, _, revision = name_and_more.partition("@")
+    repo_id = f"{owner}/{name}"
+    if not _REPO_ID.match(repo_id) or ".." in repo_id:
+        raise ModelRefError(
+            f"'{text}' is not a model reference: use owner/repo[:QUANT],"
+            " owner/repo/file.gguf, a path to a .gguf file, or the name of a local model"
+        )
+    if revision and not _REVISION.match(revision):
+        raise ModelRefError(f"'{text}': '{revision}' is not a valid revision")
+    if file_path:
+        if not is_gguf_name(file_path):
+            raise ModelRefError(f"'{text}': a file in a repo must end in .gguf")
+        return HubRef(repo_id, revision or None, filename=file_path)
+    return HubRef(repo_id, revision or None, quant=quant)

@@ -1,0 +1,1 @@
+"""Application logic shared by the CLI and the TUI; no UI code here."""
