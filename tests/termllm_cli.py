@@ -1,0 +1,44 @@
+"""Running the real CLI entry point in-process (error mapping included) or as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from termllm.cli.main import _invoke
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def termllm(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+    capsys.readouterr()
+    code = _invoke(list(args), debug=False)
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def termllm_process(
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 120,
+    python_flags: tuple[str, ...] = (),
+) -> Result:
+    completed = subprocess.run(
+        [sys.executable, *python_flags, "-m", "termllm", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        check=False,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
