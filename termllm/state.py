@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,13 @@ class StateFile:
         if forgotten:
             self.update(remove)
         return forgotten
+
+    def forget_usage(self, paths: Iterable[Path]) -> None:
+        def remove(state: AppState) -> None:
+            for path in paths:
+                state.last_used.pop(str(path), None)
+
+        self.update(remove)
 
     def mark_used(self, path: Path, when: float | None = None) -> None:
         stamp = time.time() if when is None else when

@@ -127,9 +127,7 @@ class ModelService:
         """Delete a downloaded model; returns the bytes freed."""
         cached = self._cached_entry(model)
         freed = delete_model(self._config.paths.hub_cache, cached)
-        self._state.update(
-            lambda state: [state.last_used.pop(str(path), None) for path in model.paths]
-        )
+        self._state.forget_usage(model.paths)
         return freed
 
     def forget(self, text: str) -> Path:
