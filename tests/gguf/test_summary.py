@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import gguf
+import pytest
+
+from termllm.gguf.reader import read_header
+from termllm.gguf.source import FileSource
+from termllm.gguf.summary import (
+    MemoryEstimate,
+    ModelSummary,
+    chat_template_family,
+    estimate_memory,
+    summarize,
+)
+
+
+def summary_of(path: Path) -> ModelSummary:
+    return summarize(read_header(FileSource(path)))
+
+
+def test_tiny_model_summary(
+    tiny_model: Path, tiny_tensors: dict[str, tuple[tuple[int, ...], int, int]]
+) -> None:
+    summary = summary_of(tiny_model)
+    tensors = tiny_tensors
+
+    def layer_bytes(layer: int) -> int:
+        return sum(n for name, (_, _, n) in tensors.items() if name.startswith(f"blk.{layer}."))
+
+    assert summary.architecture == "llama"
+    assert summary.name == "Tiny Llama"
+    assert summary.parameter_count == sum(math.prod(shape) for shape, _, _ in tensors.values())
+    assert summary.quant == "Q4_K_M"
+    assert summary.file_size == tiny_model.stat().st_size
+    assert summary.context_length == 2048
+    assert summary.block_count == 2
+    assert summary.embedding_length == 256
+    assert summary.head_count == 4
+    assert summary.head_count_kv == 2
+    assert summary.kv_heads_per_layer == (2, 2)
+    assert (summary.key_length, summary.value_length) == (64, 64)  # 256 / 4 heads
+    assert summary.vocab_size == 1100  # from the token list: no llama.vocab_size key
+    assert summary.chat_template is not None
+    assert summary.chat_template.startswith("{% for message in messages %}")
+    assert summary.chat_template_family == "chatml"
+    assert summary.license == "apache-2.0"
+    assert (summary.split_count, summary.split_index) == (None, None)
+    assert summary.layer_bytes == (layer_bytes(0), layer_bytes(1))
+    assert layer_bytes(0) != layer_bytes(1)
+    assert summary.non_layer_bytes == sum(
+        n for name, (_, _, n) in tensors.items() if not name.startswith("blk.")
+    )
+    assert summary.weights_bytes == sum(n for _, _, n in tensors.values())
+
+
+def test_tiny_model_memory_estimate(tiny_model: Path) -> None:
+    summary = summary_of(tiny_model)
+
+    estimate = estimate_memory(summary, 1024)
+
+    kv_cache = 2 * 1024 * 2 * (64 + 64) * 2  # layers, positions, KV heads, K + V, f16
+    scores = 4 * 1024 * 512 * 4  # heads, positions, batch, f32: more than the logits
+    assert estimate == MemoryEstimate(
+        summary.weights_bytes, kv_cache, scores, summary.weights_bytes + kv_cache + scores
+    )
+    logits = 1100 * 256 * 4
+    assert estimate_memory(summary, 16, n_ubatch=256).compute_bytes == logits
+
+
+@pytest.mark.parametrize("file_type", [None, 999])
+def test_quant_is_inferred_from_tensors_when_file_type_is_missing_or_unknown(
+    make_model: Callable[..., Path], file_type: int | None
+) -> None:
+    path = make_model(file_type=file_type)
+
+    # Q4_K is the type of 7 of the 14 layer matrices.
+    assert summary_of(path).quant == "Q4_K"
+
+
+@pytest.mark.parametrize(
+    ("file_type", "quant"), [(0, "F32"), (1, "F16"), (3, "Q4_1"), (32, "BF16"), (38, "MXFP4_MOE")]
+)
+def test_quant_names(make_model: Callable[..., Path], file_type: int, quant: str) -> None:
+    assert summary_of(make_model(file_type=file_type)).quant == quant
+
+
+def test_per_layer_kv_heads(make_model: Callable[..., Path]) -> None:
+    # Hybrid models give each layer its own count; 0 for a layer without attention.
+    def customize(writer: gguf.GGUFWriter) -> None:
+        writer.add_head_count_kv([2, 0])
+        writer.add_key_length(32)
+        writer.add_value_length(48)
+
+    summary = summary_of(make_model(customize=customize))
+
+    assert summary.kv_heads_per_layer == (2, 0)
+    assert summary.head_count_kv == 2
+    assert (summary.key_length, summary.value_length) == (32, 48)
+    assert estimate_memory(summary, 100).kv_cache_bytes == 100 * 2 * (32 + 48) * 2
+
+
+def test_missing_kv_head_count_means_one_per_head(make_model: Callable[..., Path]) -> None:
+    def customize(writer: gguf.GGUFWriter) -> None:
+        del writer.kv_data[0]["llama.attention.head_count_kv"]
+
+    summary = summary_of(make_model(customize=customize))
+
+    assert summary.kv_heads_per_layer == (4, 4)
+
+
+def test_license_name_split_and_vocab_size_keys(make_model: Callable[..., Path]) -> None:
+    def customize(writer: gguf.GGUFWriter) -> None:
+        writer.add_license("other")
+        writer.add_license_name("gemma")
+        writer.add_uint16("split.no", 1)
+        writer.add_uint16("split.count", 3)
+        writer.add_vocab_size(1024)
+
+    summary = summary_of(make_model(customize=customize))
+
+    assert summary.license == "gemma"
+    assert (summary.split_index, summary.split_count) == (1, 3)
+    assert summary.vocab_size == 1024
+
+
+def test_no_chat_template(make_model: Callable[..., Path]) -> None:
+    def customize(writer: gguf.GGUFWriter) -> None:
+        del writer.kv_data[0]["tokenizer.chat_template"]
+
+    summary = summary_of(make_model(customize=customize))
+
+    assert (summary.chat_template, summary.chat_template_family) == (None, None)
+
+
+def test_starter_model_summary(starter_model: Path) -> None:
+    summary = summary_of(starter_model)
+
+    assert summary.architecture == "llama"
+    assert summary.parameter_count == 134_515_008
+    assert summary.quant == "Q4_1"
+    assert summary.context_length == 8192
+    assert summary.block_count == 30
+    assert summary.embedding_length == 576
+    assert (summary.head_count, summary.head_count_kv) == (9, 3)
+    assert (summary.key_length, summary.value_length) == (64, 64)
+    assert summary.vocab_size == 49152
+    assert summary.chat_template_family == "chatml"
+    assert summary.license == "apache-2.0"
+    assert summary.layer_bytes == (2_216_448,) * 30
+    # Embeddings tied to the output: the one non-layer matrix is the token embedding.
+    assert summary.non_layer_bytes == 30_083_328
+
+
+def test_starter_model_memory_estimate(starter_model: Path) -> None:
+    estimate = estimate_memory(summary_of(starter_model), 4096)
+
+    # llama.cpp reports the same: "model buffer size = 92.10 MiB", "KV buffer size = 90.00 MiB".
+    assert estimate.weights_bytes == 96_576_768
+    assert estimate.kv_cache_bytes == 90 * 1024 * 1024
+    # llama.cpp measures 99.4 MiB (98.3 MiB with flash attention); the logits dominate.
+    assert estimate.compute_bytes == 49152 * 512 * 4
+    assert estimate.total_bytes == 96_576_768 + 90 * 1024 * 1024 + 49152 * 512 * 4
+
+
+@pytest.mark.parametrize(
+    ("template", "family"),
+    [
+        ("{{ '<|im_start|>' + message['role'] }}", "chatml"),
+        ("<|im_start|>{{ role }}<|im_sep|>", "phi4"),
+        ("<|start_header_id|>{{ role }}<|end_header_id|>", "llama3"),
+        ("[INST] <<SYS>>\n{{ system }}\n<</SYS>>", "llama2"),
+        ("{{ '[INST] ' + content + ' [/INST]' }}", "mistral"),
+        ("[SYSTEM_PROMPT]{{ system }}[/SYSTEM_PROMPT][INST]", "mistral"),
+        ("<start_of_turn>user\n{{ content }}<end_of_turn>", "gemma"),
+        ("<|turn>user\n{{ content }}<turn|>", "gemma4"),
+        ("<|user|>\n{{ content }}<|end|>\n<|assistant|>", "phi3"),
+        ("<|user|>\n{{ content }}</s>\n<|assistant|>", "zephyr"),
+        ("<\uff5cUser\uff5c>{{ content }}<\uff5cAssistant\uff5c>", "deepseek"),
+        ("<|START_OF_TURN_TOKEN|><|USER_TOKEN|>", "command-r"),
+        ("<|start_of_role|>user<|end_of_role|>", "granite"),
+        ("<|header_start|>user<|header_end|>", "llama4"),
+        ("<|start|>assistant<|channel|>final<|message|>", "gpt-oss"),
+        ("[gMASK]<sop><|user|>", "glm4"),
+        ("{{ 'USER: ' + content + ' ASSISTANT: ' }}", "vicuna"),
+        ("{{ messages[0]['content'] }}", "custom"),
+    ],
+)
+def test_chat_template_family(template: str, family: str) -> None:
+    assert chat_template_family(template) == family
