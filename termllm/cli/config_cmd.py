@@ -6,9 +6,8 @@ import os
 
 import typer
 
-from termllm.app import Services
+from termllm.cli.context import services
 from termllm.cli.output import print_json, print_table
-from termllm.config import config_file_path, describe
 
 app = typer.Typer(help="Show where termllm keeps its files and the settings in effect.")
 
@@ -16,6 +15,8 @@ app = typer.Typer(help="Show where termllm keeps its files and the settings in e
 @app.command()
 def path() -> None:
     """Print the config file's path (it need not exist yet)."""
+    from termllm.config import config_file_path
+
     typer.echo(str(config_file_path(os.environ)))
 
 
@@ -25,8 +26,9 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Print the effective settings (defaults, config.toml, TERMLLM_* variables) and paths."""
-    services: Services = ctx.obj.get()
-    config = services.config
+    from termllm.config import describe
+
+    config = services(ctx).config
     paths = {
         "config_file": config.paths.config_file,
         "data_dir": config.paths.data_dir,

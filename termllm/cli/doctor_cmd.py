@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from termllm.app import Services
+from termllm.cli.context import services
 from termllm.cli.output import format_bytes, print_json, print_table
-from termllm.services.doctor import DoctorReport
+
+if TYPE_CHECKING:
+    from termllm.services.doctor import DoctorReport
 
 
 def doctor(
@@ -14,8 +18,7 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Show what llama.cpp can use here (backends, devices, memory) and where files live."""
-    services: Services = ctx.obj.get()
-    report = services.doctor.report()
+    report = services(ctx).doctor.report()
     if as_json:
         print_json(report)
         return

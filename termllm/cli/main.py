@@ -10,8 +10,8 @@ import click
 import typer
 
 from termllm import __version__
-from termllm.app import Services, load_services
 from termllm.cli import config_cmd, doctor_cmd, models_cmd
+from termllm.cli.context import LazyServices
 from termllm.errors import ExitCode, TermllmError
 
 app = typer.Typer(
@@ -39,19 +39,7 @@ def main(
     ),
 ) -> None:
     """Chat with local GGUF models from your terminal."""
-    ctx.obj = _LazyServices()
-
-
-class _LazyServices:
-    """Commands ask for services when they run, so `--help` never reads the config."""
-
-    def __init__(self) -> None:
-        self._services: Services | None = None
-
-    def get(self) -> Services:
-        if self._services is None:
-            self._services = load_services()
-        return self._services
+    ctx.obj = LazyServices()
 
 
 models_cmd.register(app)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from termllm.app import Services
+from termllm.cli.context import services as _services
 from termllm.cli.output import (
     format_age,
     format_bytes,
@@ -17,23 +17,21 @@ from termllm.cli.output import (
     stderr_console,
     to_jsonable,
 )
-from termllm.cli.progress import transfer_progress
-from termllm.domain import LocalModel
 from termllm.errors import UsageError
-from termllm.services.model_summary import ModelFacts
-from termllm.services.models import ModelInfo
+
+if TYPE_CHECKING:
+    from termllm.domain import LocalModel
+    from termllm.services.model_summary import ModelFacts
+    from termllm.services.models import ModelInfo
 
 REF_HELP = "owner/repo[:QUANT], owner/repo/file.gguf, a path to a .gguf file, or a local name."
-
-
-def _services(ctx: typer.Context) -> Services:
-    services: Services = ctx.obj.get()
-    return services
 
 
 def pull(ctx: typer.Context, ref: str = typer.Argument(..., help=REF_HELP)) -> None:
     """Download a model into the Hugging Face cache (resumes an interrupted pull)."""
     services = _services(ctx)
+    from termllm.cli.progress import transfer_progress
+
     err = stderr_console()
     with transfer_progress(err) as progress:
         result = services.models.pull(ref, progress)
