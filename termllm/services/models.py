@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,7 +165,7 @@ class ModelService:
         return self._describe(label, remote_sources[0].label, "remote", remote_sources)
 
     def _describe(
-        self, ref: str, location: str, source: str, sources: list[ByteSource]
+        self, ref: str, location: str, source: str, sources: Sequence[ByteSource]
     ) -> ModelInfo:
         summary = summarize_sources(sources)
         trained = summary.context_length or self._config.settings.models.context_size
