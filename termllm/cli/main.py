@@ -6,7 +6,6 @@ import os
 import sys
 import traceback
 
-import click
 import typer
 
 from termllm import __version__
@@ -57,12 +56,15 @@ def run(argv: list[str] | None = None) -> None:
 def _invoke(args: list[str], debug: bool) -> int:
     try:
         result = app(args=args, prog_name="termllm", standalone_mode=False)
-    except click.exceptions.Exit as exit_:
+    except typer.Exit as exit_:
         return exit_.exit_code
-    except click.ClickException as err:
-        err.show()
+    except typer.TyperException as err:
+        # Typer's own usage errors (unknown option, missing argument): one line, with a hint.
+        context = getattr(err, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        sys.stderr.write(f"termllm: error: {err.format_message()}{hint}\n")
         return err.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("termllm: interrupted\n")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:

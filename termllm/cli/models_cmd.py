@@ -12,12 +12,13 @@ from termllm.cli.output import (
     format_age,
     format_bytes,
     format_count,
+    note,
     print_json,
     print_table,
     stderr_console,
     to_jsonable,
 )
-from termllm.errors import UsageError
+from termllm.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from termllm.domain import LocalModel
@@ -32,12 +33,16 @@ def pull(ctx: typer.Context, ref: str = typer.Argument(..., help=REF_HELP)) -> N
     services = _services(ctx)
     from termllm.cli.progress import transfer_progress
 
-    err = stderr_console()
-    with transfer_progress(err) as progress:
-        result = services.models.pull(ref, progress)
+    try:
+        with transfer_progress(stderr_console()) as progress:
+            result = services.models.pull(ref, progress)
+    except KeyboardInterrupt:
+        # Typer would turn Ctrl-C into a silent exit; the user should know nothing is lost.
+        note(f"interrupted: what was downloaded is kept; `termllm pull {ref}` resumes it")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
     model = result.model
     verb = "pulled" if result.downloaded else "already present:"
-    err.print(f"{verb} {model.ref} ({format_bytes(model.size_bytes)}) → {model.path}")
+    note(f"{verb} {model.ref} ({format_bytes(model.size_bytes)}) → {model.path}")
 
 
 def ls(
@@ -51,9 +56,7 @@ def ls(
         print_json([_model_json(model, facts) for model, facts in listed])
         return
     if not listed:
-        stderr_console().print(
-            "No models yet. Try: termllm pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M"
-        )
+        note("No models yet. Try: termllm pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M")
         return
     columns = ("REF", "QUANT", "PARAMS", "SIZE", "SOURCE", "LAST USED", "PATH")
     rows = [
@@ -98,10 +101,9 @@ def rm(
 ) -> None:
     """Delete a downloaded model (all its parts) and report the space freed."""
     services = _services(ctx)
-    err = stderr_console()
     if forget:
         path = services.models.forget(ref)
-        err.print(f"forgot {path} (the file is untouched)")
+        note(f"forgot {path} (the file is untouched)")
         return
     model = services.models.removal_candidate(ref)
     size = format_bytes(model.size_bytes)
@@ -109,10 +111,10 @@ def rm(
         if not sys.stdin.isatty():
             raise UsageError(f"not asking on a non-terminal: pass -y to delete {model.ref}")
         if not typer.confirm(f"Delete {model.ref} ({size})?", default=False, err=True):
-            err.print("nothing deleted")
+            note("nothing deleted")
             raise typer.Exit(1)
     freed = services.models.remove(model)
-    err.print(f"removed {model.ref}, freed {format_bytes(freed)}")
+    note(f"removed {model.ref}, freed {format_bytes(freed)}")
 
 
 def info(

@@ -45,6 +45,12 @@ def stderr_console() -> Console:
     return Console(file=sys.stderr, stderr=True)
 
 
+def note(message: str) -> None:
+    """A status line for the user on stderr, as plain text (paths are never wrapped)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
 
