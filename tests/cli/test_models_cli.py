@@ -131,3 +131,22 @@ def test_help_and_ls_do_not_import_the_engine_or_the_tui(starter_model: Path) ->
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.err.splitlines()}
         for heavy in ("llama_cpp", "textual", "huggingface_hub"):
             assert heavy not in imported, f"`termllm {' '.join(args)}` imported {heavy}"
+
+
+def test_usage_errors_are_one_line(capsys: Capsys) -> None:
+    result = termllm(capsys, "ls", "--bogus")
+    assert result.code == 2
+    assert result.err == "termllm: error: No such option: --bogus (see 'termllm ls --help')\n"
+
+
+def test_an_unreadable_model_cache_is_a_clear_error(
+    capsys: Capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("HF_HUB_CACHE", str(blocked))
+    result = termllm(capsys, "ls")
+    assert result.code == 1
+    assert result.err == (
+        f"termllm: error: cannot read the model cache {blocked}: Not a directory\n"
+    )
