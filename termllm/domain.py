@@ -99,3 +99,73 @@ class TransferProgress(Protocol):
 
     def end(self) -> None:
         """The current file is complete and verified."""
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Sampling settings for one answer; the defaults suit chat with small local models."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int | None = None
+    max_tokens: int | None = None
+    """None: until the model stops or the context is full."""
+
+
+class FinishReason(StrEnum):
+    STOP = "stop"
+    LENGTH = "length"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where the time of one answer went; `load_ms` is 0 when the model was already loaded."""
+
+    load_ms: float
+    ttft_ms: float
+    prompt_tokens_per_s: float
+    decode_tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """A piece of the answer as it is generated."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The end of an answer: always the last item of a stream, also after a cancel or error."""
+
+    content: str
+    finish_reason: FinishReason
+    usage: Usage
+    timings: Timings
+    error: str | None = None
+
+
+Chunk = TextChunk | Completion

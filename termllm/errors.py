@@ -78,3 +78,11 @@ class StorageError(TermllmError):
 
 class RefusedError(TermllmError):
     """termllm will not do what was asked, for a stated reason (e.g. deleting a user's file)."""
+
+
+class ModelLoadError(TermllmError):
+    """llama.cpp could not load a model (corrupt file, unsupported architecture, no memory)."""
+
+
+class GenerationError(TermllmError):
+    """Generation failed part way (the partial answer is kept)."""

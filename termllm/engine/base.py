@@ -1,0 +1,86 @@
+"""What the services need from an inference engine; llama.cpp is one implementation, a scripted
+fake for tests is another."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from termllm.domain import Chunk, GenParams, Message
+
+GpuLayers = int | Literal["auto"]
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    model_path: Path
+    """The GGUF to load (the first part of a split model)."""
+    context_limit: int = 4096
+    """The context used when `n_ctx` is None, unless the model was trained on less."""
+    n_ctx: int | None = None
+    """An explicit context size (--ctx); still reduced, with a warning, when RAM cannot hold it."""
+    gpu_layers: GpuLayers = "auto"
+    """Layers to offload: "auto" fits them to free device memory; 0 keeps everything on the CPU."""
+    threads: int | None = None
+    """CPU threads for generation; None means the physical cores."""
+    chat_template: str | None = None
+    """None: the model's own template; else a built-in format name or a path to a Jinja file."""
+    log_file: Path | None = None
+    """Where llama.cpp's native log goes; None leaves logging as it is."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the layers run, and why: the answer to "why is it running on my CPU?"."""
+
+    gpu_layers: int
+    total_layers: int
+    device: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading chose: visible with --verbose and in `doctor`."""
+
+    n_ctx: int
+    threads: int
+    placement: Placement
+    chat_template: str
+    """The template in use: "gguf" (the model's own), a built-in name, or a file path."""
+    load_ms: float
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+class LoadedModel(Protocol):
+    @property
+    def report(self) -> LoadReport: ...
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens of the prompt these messages render to, generation prompt included."""
+        ...
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest start of `text` that fits in `max_tokens` tokens."""
+        ...
+
+    def stream_chat(
+        self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
+    ) -> Iterator[Chunk]:
+        """Text chunks as they are generated, then exactly one Completion.
+
+        Setting `cancel` stops generation between tokens; the Completion then keeps the text so
+        far with finish reason `cancelled`. Errors end the stream with finish reason `error`.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+class Engine(Protocol):
+    def load(self, request: LoadRequest) -> LoadedModel:
+        """Load a model; raises ModelLoadError (a TermllmError) with a one-line reason."""
+        ...
