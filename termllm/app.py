@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from termllm.config import Config, load_config
+from termllm.services.chat import ChatService
 from termllm.services.doctor import DoctorService
 from termllm.services.models import ModelService
 
 if TYPE_CHECKING:
+    from termllm.engine.base import Engine
     from termllm.hub.client import HubClient
 
 
@@ -19,18 +21,32 @@ if TYPE_CHECKING:
 class Services:
     config: Config
     models: ModelService
+    chat: ChatService
     doctor: DoctorService
 
 
-def build_services(config: Config) -> Services:
+def build_services(config: Config, engine_factory: Callable[[], Engine] | None = None) -> Services:
+    """Everything the interfaces use; tests may pass a scripted engine instead of llama.cpp."""
     models = ModelService(config, hub_factory=lambda: _hub_client(config))
-    return Services(config=config, models=models, doctor=DoctorService(config, models))
+    return Services(
+        config=config,
+        models=models,
+        chat=ChatService(config, models, engine_factory or _llama_engine),
+        doctor=DoctorService(config, models),
+    )
 
 
 def load_services(
     env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Services:
     return build_services(load_config(os.environ if env is None else env, overrides))
+
+
+def _llama_engine() -> Engine:
+    # Imported here: llama_cpp loads native libraries, which only inference needs.
+    from termllm.engine.llama_backend import LlamaEngine
+
+    return LlamaEngine()
 
 
 def _hub_client(config: Config) -> HubClient:

@@ -38,6 +38,32 @@ class ModelSettings:
     context_size: int = field(
         default=4096, metadata=doc("Context length used unless the model's trained one is smaller.")
     )
+    gpu_layers: str = field(
+        default="auto", metadata=doc('Layers to offload to the GPU: "auto" (fit free memory) or N.')
+    )
+    threads: int = field(default=0, metadata=doc("CPU threads; 0 means the physical cores."))
+    chat_template: str = field(
+        default="",
+        metadata=doc("Chat template: empty for the model's own, a format name or a file."),
+    )
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    temperature: float = field(default=0.7, metadata=doc("Sampling temperature; 0 is greedy."))
+    top_p: float = field(
+        default=0.95, metadata=doc("Nucleus sampling: keep this probability mass.")
+    )
+    top_k: int = field(default=40, metadata=doc("Sample among this many likeliest tokens."))
+    min_p: float = field(default=0.05, metadata=doc("Drop tokens below this share of the top one."))
+    repeat_penalty: float = field(
+        default=1.1, metadata=doc("Penalty for repeating tokens; 1 is off.")
+    )
+    max_tokens: int = field(
+        default=0, metadata=doc("Longest answer in tokens; 0 means until the context is full.")
+    )
+    seed: int = field(default=-1, metadata=doc("Random seed; -1 picks a new one each time."))
+    system: str = field(default="", metadata=doc("System prompt used when none is given."))
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,7 @@ class HubSettings:
 @dataclass(frozen=True)
 class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
     hub: HubSettings = field(default_factory=HubSettings)
 
 

@@ -26,7 +26,8 @@ def test_a_broken_config_is_one_line_naming_file_line_and_key(
     assert result.code == 2
     assert result.err == (
         f"termllm: error: {config_file}:3: models.ctx: unknown key"
-        " (known in [models]: default, default_quant, context_size)\n"
+        " (known in [models]: default, default_quant, context_size, gpu_layers, threads,"
+        " chat_template)\n"
     )
 
 

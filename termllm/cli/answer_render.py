@@ -1,0 +1,118 @@
+"""Writing an answer to stdout as it streams: raw text to a pipe, live Markdown to a terminal."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
+# A blank line, or a fence line (group 1), in order of appearance.
+_BLOCK_EVENTS = re.compile(r"\n[ \t]*\n|^[ \t]*(```|~~~)", re.MULTILINE)
+
+
+class AnswerWriter(Protocol):
+    def write(self, text: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class PlainWriter:
+    """The answer as produced, flushed per chunk so pipes see it at once; ends with a newline."""
+
+    def __init__(self) -> None:
+        self._ends_with_newline = True
+
+    def write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self._ends_with_newline = text.endswith("\n")
+
+    def finish(self) -> None:
+        if not self._ends_with_newline:
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+class MarkdownWriter:
+    """Live Markdown that never redraws what has scrolled away.
+
+    Complete blocks (up to the last blank line outside a code fence) are printed once, above the
+    live region, and only the block being written is redrawn: redrawing the whole answer per
+    token would flicker and, once taller than the screen, print itself again. A block that alone
+    outgrows the screen (a long code listing) is committed line by line, its fence reopened.
+    """
+
+    def __init__(self, console: Console, refresh_per_second: float = 12.0) -> None:
+        self._console = console
+        self._text = ""
+        self._committed = 0
+        self._reopen = ""
+        self._interval = 1.0 / refresh_per_second
+        self._last_draw = 0.0
+        self._live = Live(console=console, auto_refresh=False, vertical_overflow="visible")
+        self._live.start()
+
+    def write(self, text: str) -> None:
+        self._text += text
+        now = time.monotonic()
+        if now - self._last_draw >= self._interval:
+            self._last_draw = now
+            self._draw()
+
+    def finish(self) -> None:
+        self._live.update(self._pending(), refresh=True)
+        self._live.stop()
+
+    def _pending(self) -> Markdown:
+        return Markdown(self._reopen + self._text[self._committed :])
+
+    def _draw(self) -> None:
+        split = _last_block_boundary(self._text, self._committed)
+        if split > self._committed:
+            self._commit(split, closing="")
+            self._reopen = ""
+        pending = self._text[self._committed :]
+        if pending.count("\n") > max(4, self._console.height - 4):
+            cut = self._committed + pending.rfind("\n") + 1
+            opener = _open_fence(self._text, cut)
+            self._commit(cut, closing="```" if opener else "")
+            self._reopen = opener + "\n" if opener else ""
+        self._live.update(self._pending(), refresh=True)
+
+    def _commit(self, end: int, closing: str) -> None:
+        block = self._reopen + self._text[self._committed : end] + closing
+        self._live.console.print(Markdown(block))
+        self._committed = end
+
+
+def _fences(text: str, end: int) -> list[re.Match[str]]:
+    return list(_FENCE.finditer(text, 0, end))
+
+
+def _open_fence(text: str, position: int) -> str:
+    """The opening line (e.g. "```python") of the code fence open at `position`, or ""."""
+    fences = _fences(text, position)
+    if len(fences) % 2 == 0:
+        return ""
+    opener = fences[-1]
+    line_end = text.find("\n", opener.start())
+    return text[opener.start() : line_end if line_end != -1 else position].strip()
+
+
+def _last_block_boundary(text: str, start: int) -> int:
+    """The end of the last blank line after `start` that lies outside any code fence."""
+    boundary = start
+    inside_fence = len(_fences(text, start)) % 2 == 1
+    for match in _BLOCK_EVENTS.finditer(text, start):
+        if match.group(1):
+            inside_fence = not inside_fence
+        elif not inside_fence:
+            boundary = match.end()
+    return boundary

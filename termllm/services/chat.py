@@ -1,0 +1,161 @@
+"""Asking a model: which model, loading it, fitting the conversation into its context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from termllm.config import Config
+from termllm.domain import GenParams, LocalModel, Message, Role
+from termllm.engine.base import Engine, GpuLayers, LoadedModel, LoadRequest
+from termllm.errors import ModelNotFoundError, UsageError
+from termllm.services.models import ModelService
+from termllm.state import StateFile
+
+# With no max_tokens the answer may use whatever context is left, but the prompt must leave it
+# some room: at least this many tokens, or a quarter of a small context.
+ANSWER_ROOM_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Per-call overrides of the model settings (None: use the settings)."""
+
+    n_ctx: int | None = None
+    gpu_layers: GpuLayers | None = None
+    threads: int | None = None
+    chat_template: str | None = None
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    messages: tuple[Message, ...]
+    prompt_tokens: int
+    warnings: tuple[str, ...]
+
+
+class ChatService:
+    def __init__(
+        self, config: Config, models: ModelService, engine_factory: Callable[[], Engine]
+    ) -> None:
+        self._config = config
+        self._models = models
+        self._engine_factory = engine_factory
+        self._engine: Engine | None = None
+        self._state = StateFile(config.paths.state_file)
+
+    def default_params(self) -> GenParams:
+        generation = self._config.settings.generation
+        return GenParams(
+            temperature=generation.temperature,
+            top_p=generation.top_p,
+            top_k=generation.top_k,
+            min_p=generation.min_p,
+            repeat_penalty=generation.repeat_penalty,
+            seed=None if generation.seed < 0 else generation.seed,
+            max_tokens=generation.max_tokens or None,
+        )
+
+    def default_system_prompt(self) -> str:
+        return self._config.settings.generation.system
+
+    def choose_model(self, ref: str | None) -> LocalModel:
+        """The named model; else the configured default, the last used, or the only one."""
+        if ref:
+            return self._models.find(ref)
+        default = self._config.settings.models.default
+        if default:
+            return self._models.find(default)
+        models = self._models.list_models()
+        used = [model for model in models if model.last_used is not None]
+        if used:
+            return max(used, key=lambda model: model.last_used or 0.0)
+        if len(models) == 1:
+            return models[0]
+        if not models:
+            raise ModelNotFoundError(
+                "no models on disk yet: pull one, e.g."
+                " `termllm pull bartowski/SmolLM2-135M-Instruct-GGUF`"
+            )
+        choices = ", ".join(model.ref for model in models[:5])
+        raise UsageError(
+            f"several models on disk and none chosen: pass -m REF (e.g. {choices})"
+            " or set models.default"
+        )
+
+    def load(self, model: LocalModel, options: LoadOptions) -> LoadedModel:
+        settings = self._config.settings.models
+        request = LoadRequest(
+            model_path=model.path,
+            context_limit=settings.context_size,
+            n_ctx=options.n_ctx,
+            gpu_layers=(
+                options.gpu_layers
+                if options.gpu_layers is not None
+                else parse_gpu_layers(settings.gpu_layers, "models.gpu_layers")
+            ),
+            threads=options.threads or settings.threads or None,
+            chat_template=options.chat_template or settings.chat_template or None,
+            log_file=self._config.paths.native_log_file,
+        )
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        loaded = self._engine.load(request)
+        self._state.mark_used(model.path)
+        return loaded
+
+    def fit(
+        self, model: LoadedModel, messages: Sequence[Message], params: GenParams
+    ) -> FittedPrompt:
+        """Drop the oldest turns (never the system prompt), then cut the last prompt, to fit."""
+        n_ctx = model.report.n_ctx
+        room = params.max_tokens or min(ANSWER_ROOM_TOKENS, n_ctx // 4)
+        warnings: list[str] = []
+        if room >= n_ctx:
+            room = n_ctx // 2
+            warnings.append(f"max tokens cut to {room}: the context holds {n_ctx} tokens")
+        budget = n_ctx - room
+        kept = list(messages)
+        dropped = 0
+        while model.count_prompt_tokens(kept) > budget:
+            first_turn = next((i for i, m in enumerate(kept) if m.role is not Role.SYSTEM), None)
+            if first_turn is None or first_turn == len(kept) - 1:
+                break
+            del kept[first_turn]
+            dropped += 1
+        if dropped:
+            warnings.append(f"dropped the {dropped} oldest messages to fit the context")
+        tokens = model.count_prompt_tokens(kept)
+        if tokens > budget:
+            kept[-1], tokens, cut_warning = self._cut_last(model, kept, budget, tokens)
+            warnings.append(cut_warning)
+        return FittedPrompt(tuple(kept), tokens, tuple(warnings))
+
+    @staticmethod
+    def _cut_last(
+        model: LoadedModel, kept: list[Message], budget: int, tokens: int
+    ) -> tuple[Message, int, str]:
+        last = kept[-1]
+        overhead = model.count_prompt_tokens([*kept[:-1], replace(last, content="")])
+        allowed = budget - overhead
+        if allowed <= 0:
+            raise UsageError(
+                f"the system prompt alone needs {overhead} tokens of a {budget}-token budget:"
+                " shorten it or raise --ctx"
+            )
+        shortened = replace(last, content=model.truncate(last.content, allowed))
+        new_tokens = model.count_prompt_tokens([*kept[:-1], shortened])
+        warning = (
+            f"the prompt was cut from {tokens} to {new_tokens} tokens to fit a context of"
+            f" {model.report.n_ctx}"
+        )
+        return shortened, new_tokens, warning
+
+
+def parse_gpu_layers(text: str, where: str) -> GpuLayers:
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if value.lstrip("-").isdigit() and int(value) >= -1:
+        return int(value)
+    raise UsageError(f"{where}: expected auto or a number of layers, got {text!r}")

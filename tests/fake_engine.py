@@ -1,0 +1,85 @@
+"""A scripted engine behind the real Engine protocol: for fault injection and fit logic, never as
+the only test of a path users take. One "token" is one whitespace-separated word."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from termllm.domain import (
+    Chunk,
+    Completion,
+    FinishReason,
+    GenParams,
+    Message,
+    TextChunk,
+    Timings,
+    Usage,
+)
+from termllm.engine.base import LoadedModel, LoadReport, LoadRequest, Placement
+
+MESSAGE_OVERHEAD = 4
+
+
+@dataclass
+class ScriptedModel:
+    answer: list[str]
+    n_ctx: int = 4096
+    delay_s: float = 0.0
+    fail_after: int | None = None
+    seen: list[tuple[Message, ...]] = field(default_factory=list)
+
+    @property
+    def report(self) -> LoadReport:
+        placement = Placement(0, 2, "CPU", "scripted")
+        return LoadReport(self.n_ctx, 1, placement, "scripted", load_ms=1.0)
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return sum(len(m.content.split()) + MESSAGE_OVERHEAD for m in messages)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return " ".join(text.split()[:max_tokens])
+
+    def stream_chat(
+        self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
+    ) -> Iterator[Chunk]:
+        self.seen.append(tuple(messages))
+        produced: list[str] = []
+        limit = params.max_tokens or len(self.answer)
+        reason = FinishReason.STOP
+        error = None
+        for index, piece in enumerate(self.answer):
+            if cancel.is_set():
+                reason = FinishReason.CANCELLED
+                break
+            if self.fail_after is not None and index == self.fail_after:
+                reason, error = FinishReason.ERROR, "scripted failure"
+                break
+            if index == limit:
+                reason = FinishReason.LENGTH
+                break
+            time.sleep(self.delay_s)
+            produced.append(piece)
+            yield TextChunk(piece)
+        yield Completion(
+            content="".join(produced),
+            finish_reason=reason,
+            usage=Usage(self.count_prompt_tokens(messages), len(produced)),
+            timings=Timings(0.0, 1.0, 100.0, 100.0),
+            error=error,
+        )
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class ScriptedEngine:
+    model: ScriptedModel
+    requests: list[LoadRequest] = field(default_factory=list)
+
+    def load(self, request: LoadRequest) -> LoadedModel:
+        self.requests.append(request)
+        return self.model
