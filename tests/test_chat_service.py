@@ -84,6 +84,6 @@ def test_no_models_at_all_says_how_to_pull_one(monkeypatch: pytest.MonkeyPatch) 
     services = build_services(
         load_config(), engine_factory=lambda: ScriptedEngine(ScriptedModel([]))
     )
-    monkeypatch.setattr(services.models, "list_models", lambda: [])
+    monkeypatch.setattr(services.models, "list_models", list)
     with pytest.raises(ModelNotFoundError, match="termllm pull"):
         services.chat.choose_model(None)
