@@ -34,7 +34,8 @@ def termllm_process(
 ) -> Result:
     completed = subprocess.run(
         [sys.executable, *python_flags, "-m", "termllm", *args],
-        input=stdin,
+        # Never the test runner's own stdin: a command that reads a pipe must not wait on it.
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         timeout=timeout,
