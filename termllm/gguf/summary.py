@@ -114,14 +114,17 @@ def estimate_memory(summary: ModelSummary, n_ctx: int, *, n_ubatch: int = 512) -
       n_ctx 4096 this gives 96 MiB where llama.cpp reserves 99.4 MiB.
     """
     weights = summary.weights_bytes
-    key_length = summary.key_length or 0
-    value_length = summary.value_length or 0
-    kv_heads = sum(summary.kv_heads_per_layer)
-    kv_cache = n_ctx * kv_heads * (key_length + value_length) * 2
+    kv_cache = sum(layer_kv_bytes(summary, n_ctx))
     logits = (summary.vocab_size or 0) * n_ubatch * 4
     scores = (summary.head_count or 0) * n_ctx * n_ubatch * 4
     compute = max(logits, scores)
     return MemoryEstimate(weights, kv_cache, compute, weights + kv_cache + compute)
+
+
+def layer_kv_bytes(summary: ModelSummary, n_ctx: int) -> tuple[int, ...]:
+    """KV-cache bytes of each layer for a context of `n_ctx`, reckoned as `estimate_memory` says."""
+    per_head = ((summary.key_length or 0) + (summary.value_length or 0)) * 2
+    return tuple(n_ctx * heads * per_head for heads in summary.kv_heads_per_layer)
 
 
 # Ordered like llama.cpp's llm_chat_detect_template: a template can contain another family's
