@@ -132,6 +132,18 @@ def probe_hardware(log_file: Path) -> HardwareReport:
     return HardwareReport(system, build, devices, tuple(errors))
 
 
+def list_devices() -> tuple[Device, ...]:
+    """The devices ggml sees, without the rest of the probe: what a model load plans with.
+
+    Raises OSError, AttributeError or RuntimeError when the native device API is unavailable.
+    """
+    import llama_cpp
+
+    ggml = _Ggml(Path(llama_cpp.__file__).parent / "lib")
+    ggml.load_backends()
+    return ggml.devices()
+
+
 class _Ggml:
     """The few ggml C functions the probe calls, each bound with its C signature on first use."""
 

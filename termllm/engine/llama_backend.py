@@ -1,0 +1,429 @@
+"""llama.cpp through llama-cpp-python: the only code that constructs `llama_cpp.Llama`.
+
+Generation drives `Llama.generate` directly rather than `create_completion`: the latter
+re-detokenizes the whole answer on every token, which costs more as answers grow, while here a
+token costs one piece lookup, an incremental UTF-8 decode and a stop check. Prompts go in as
+tokens to the same `Llama` object, so its KV cache keeps the prefix shared with the last turn.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import io
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from termllm.domain import (
+    Chunk,
+    Completion,
+    FinishReason,
+    GenParams,
+    Message,
+    TextChunk,
+    Timings,
+    Usage,
+)
+from termllm.engine.base import LoadReport, LoadRequest
+from termllm.engine.hardware import Device, list_devices
+from termllm.engine.native_log import route_native_logs
+from termllm.engine.placement import choose_placement, fit_context
+from termllm.engine.system import read_system_info
+from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
+from termllm.errors import ModelLoadError, TermllmError
+from termllm.gguf.reader import read_header
+from termllm.gguf.source import FileSource
+from termllm.gguf.summary import summarize
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from llama_cpp import Llama
+
+N_BATCH = 512
+"""Prompt tokens per decode call: cancelling waits for at most one such batch."""
+
+_NATIVE_ERROR = re.compile(r"\berror\b|\bfailed\b", re.IGNORECASE)
+_LOG_PREFIX = re.compile(r"^[\w.]+: (?:error[\w ]*: )?")
+
+
+class LlamaEngine:
+    """Loads GGUF models with llama.cpp, choosing context, threads and GPU layers to fit."""
+
+    def load(self, request: LoadRequest) -> LlamaModel:
+        started = time.perf_counter()
+        if request.log_file is not None:
+            route_native_logs(request.log_file)
+        # Read before llama.cpp sees the file: a non-GGUF or truncated file gets a clear
+        # GGUFError here instead of whatever the native loader makes of it.
+        summary = summarize(read_header(FileSource(request.model_path)))
+
+        import llama_cpp
+
+        warnings: list[str] = []
+        system = read_system_info()
+        trained = summary.context_length or request.context_limit
+        n_ctx = request.n_ctx or min(trained, request.context_limit)
+        supports_offload = bool(llama_cpp.llama_supports_gpu_offload())
+        devices = _devices(supports_offload and request.gpu_layers != 0, warnings)
+        placement = choose_placement(summary, n_ctx, request.gpu_layers, devices, supports_offload)
+        fitted, warning = fit_context(
+            summary, n_ctx, system.ram_available_bytes, placement.gpu_layers
+        )
+        if warning is not None:
+            warnings.append(warning)
+        if fitted != n_ctx:
+            # A smaller context leaves more device memory, so more layers may fit now.
+            n_ctx = fitted
+            placement = choose_placement(
+                summary, n_ctx, request.gpu_layers, devices, supports_offload
+            )
+        threads = request.threads or system.physical_cores or 1
+
+        llama = _construct(
+            request.model_path, request.log_file, n_ctx, placement.gpu_layers, threads
+        )
+        # llama.cpp may round the context up (to a multiple of 256), but llama-cpp-python sizes
+        # its token buffer to the n_ctx asked for: the smaller is the real limit.
+        n_ctx = min(n_ctx, llama.n_ctx())
+        try:
+            vocab = _vocabulary(llama)
+            template, warning = select_template(
+                request.chat_template, summary, request.model_path.name, vocab
+            )
+        except BaseException:
+            llama.close()
+            raise
+        if warning is not None:
+            warnings.append(warning)
+        load_ms = (time.perf_counter() - started) * 1000
+        report = LoadReport(n_ctx, threads, placement, template.label, load_ms, tuple(warnings))
+        return LlamaModel(llama, template, report)
+
+
+class LlamaModel:
+    """A loaded model; one conversation streams at a time."""
+
+    def __init__(self, llama: Llama, template: ChatTemplate, report: LoadReport) -> None:
+        import llama_cpp
+
+        self._llama = llama
+        self._template = template
+        self._report = report
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._bos = int(llama.token_bos())
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab)) and self._bos >= 0
+        # Markers that are one token are matched as tokens (they detokenize to nothing);
+        # the others as text, since the model writes them piece by piece.
+        single = {stop: self._single_token(stop) for stop in template.stops}
+        self._stop_ids = frozenset(token for token in single.values() if token is not None)
+        self._stop_texts = tuple(stop for stop, token in single.items() if token is None)
+        model = llama.model
+        # Recurrent state cannot be cut back to a prefix, so chunked prefill would corrupt it.
+        self._recurrent = bool(
+            llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model)
+        )
+        self._token_to_piece = llama_cpp.llama_token_to_piece
+        self._piece_buffer = ctypes.create_string_buffer(64)
+
+    @property
+    def report(self) -> LoadReport:
+        return self._report
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self._prompt_tokens(messages))
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= max_tokens:
+            return text
+        kept = b"".join(self._piece(token) for token in tokens[: max(max_tokens, 0)])
+        # A cut inside a multi-byte character drops the partial character.
+        head = kept.decode("utf-8", errors="ignore")
+        if text.startswith(head):
+            return head
+        # Tokenizers that add a leading space (SentencePiece) give it back on the first piece.
+        if head.startswith(" ") and text.startswith(head[1:]):
+            return head[1:]
+        return text[: len(head)]
+
+    def stream_chat(
+        self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
+    ) -> Iterator[Chunk]:
+        started = time.perf_counter()
+        try:
+            prompt = self._prompt_tokens(messages)
+        except TermllmError as exc:
+            yield _failed(str(exc), 0)
+            return
+        n_ctx = self._report.n_ctx
+        if len(prompt) >= n_ctx:
+            # The service trims history to fit; a prompt that still does not leave room for
+            # one token of answer is an error to report, not something to crash on.
+            error = f"the prompt is {len(prompt)} tokens; the context holds {n_ctx}"
+            yield _failed(error, len(prompt))
+            return
+        room = n_ctx - len(prompt)
+        limit = room if params.max_tokens is None else min(params.max_tokens, room)
+        yield from self._generate(prompt, params, cancel, started, limit)
+
+    def close(self) -> None:
+        self._llama.close()
+
+    def _generate(
+        self,
+        prompt: list[int],
+        params: GenParams,
+        cancel: threading.Event,
+        started: float,
+        limit: int,
+    ) -> Iterator[Chunk]:
+        import llama_cpp
+
+        llama = self._llama
+        reused = _common_prefix(llama.input_ids, llama.n_tokens, prompt)
+        # generate() replays the last prompt token when the whole prompt is cached.
+        evaluated = max(len(prompt) - reused, 1)
+        # The hot loop below reads only locals.
+        is_eog, vocab, piece = llama_cpp.llama_vocab_is_eog, self._vocab, self._piece
+        stop_ids, stop_texts = self._stop_ids, self._stop_texts
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        parts: list[str] = []
+        held = ""
+        finish, error = FinishReason.LENGTH, None
+        sampled = produced = 0
+        eval_started = first = last = time.perf_counter()
+        tokens = None
+        try:
+            if not self._prefill(prompt, reused, cancel):
+                finish = FinishReason.CANCELLED
+            else:
+                llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed)
+                tokens = llama.generate(
+                    prompt,
+                    top_k=params.top_k,
+                    top_p=params.top_p,
+                    min_p=params.min_p,
+                    temp=params.temperature,
+                    repeat_penalty=params.repeat_penalty,
+                )
+                while sampled < limit:
+                    if cancel.is_set():
+                        finish = FinishReason.CANCELLED
+                        break
+                    token = next(tokens)
+                    last = time.perf_counter()
+                    sampled += 1
+                    if sampled == 1:
+                        first = last
+                    if token in stop_ids or is_eog(vocab, token):
+                        finish = FinishReason.STOP
+                        break
+                    produced += 1
+                    text = decode(piece(token))
+                    if stop_texts and text:
+                        text, held, stopped = _hold_back(held + text, stop_texts)
+                        if stopped:
+                            finish = FinishReason.STOP
+                            if text:
+                                parts.append(text)
+                                yield TextChunk(text)
+                            break
+                    if text:
+                        parts.append(text)
+                        yield TextChunk(text)
+        except Exception as exc:  # a failed llama_decode surfaces as a plain RuntimeError
+            finish, error = FinishReason.ERROR, f"generation failed: {exc}"
+        finally:
+            if tokens is not None:
+                tokens.close()
+        if held and finish is not FinishReason.STOP:
+            # What looked like the start of a stop marker was not one after all.
+            parts.append(held)
+            yield TextChunk(held)
+        timings = Timings(
+            load_ms=0.0,
+            ttft_ms=(first - started) * 1000 if sampled else 0.0,
+            prompt_tokens_per_s=evaluated / (first - eval_started) if sampled else 0.0,
+            decode_tokens_per_s=(sampled - 1) / (last - first) if sampled > 1 else 0.0,
+        )
+        usage = Usage(prompt_tokens=len(prompt), completion_tokens=produced)
+        yield Completion("".join(parts), finish, usage, timings, error)
+
+    def _prefill(self, prompt: list[int], reused: int, cancel: threading.Event) -> bool:
+        """Evaluate all but the last prompt token one batch at a time; False when cancelled.
+
+        generate() evaluates the whole prompt in one call that no flag can interrupt, which for
+        a long prompt on a CPU takes many seconds. Afterwards only the last token is left for
+        generate() to evaluate, and its prefix match finds the rest in the KV cache.
+        """
+        llama = self._llama
+        end = len(prompt) - 1
+        if self._recurrent or end - reused <= N_BATCH:
+            return not cancel.is_set()
+        # Cut the cache back to the shared prefix; eval() drops everything after n_tokens.
+        llama.n_tokens = reused
+        for start in range(reused, end, N_BATCH):
+            if cancel.is_set():
+                return False
+            llama.eval(prompt[start : min(start + N_BATCH, end)])
+        return not cancel.is_set()
+
+    def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        text = self._template.render(messages)
+        # Templates write their special tokens as text (bos_token included), so they are
+        # parsed as special here and BOS is added only when the template left it out.
+        tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if self._add_bos and tokens[:1] != [self._bos]:
+            tokens.insert(0, self._bos)
+        return tokens
+
+    def _piece(self, token: int) -> bytes:
+        buffer = self._piece_buffer
+        size = self._token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        if size < 0:  # the piece needs -size bytes
+            self._piece_buffer = buffer = ctypes.create_string_buffer(-size)
+            size = self._token_to_piece(self._vocab, token, buffer, -size, 0, False)
+        return buffer.raw[:size]
+
+    def _single_token(self, text: str) -> int | None:
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return int(tokens[0]) if len(tokens) == 1 else None
+
+
+def _construct(
+    path: Path, log_file: Path | None, n_ctx: int, gpu_layers: int, threads: int
+) -> Llama:
+    """`Llama(...)` with nothing reaching the terminal; a failure becomes ModelLoadError.
+
+    verbose=False would make llama-cpp-python dup2 fds 1 and 2 away while it loads, blanking a
+    TUI drawing from another thread. With verbose=True it print()s the metadata and system
+    info instead, which a Python-level redirect catches; native logs go through the log
+    callback that route_native_logs installed.
+    """
+    import llama_cpp
+
+    mark = _log_size(log_file)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=N_BATCH,
+                n_ubatch=N_BATCH,
+                n_gpu_layers=gpu_layers,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=True,
+            )
+    except Exception as exc:  # llama-cpp-python raises ValueError or RuntimeError, tersely
+        native = _log_since(log_file, mark) + captured.getvalue()
+        reason = _native_reason(native) or " ".join(str(exc).split())
+        raise ModelLoadError(f"cannot load {path.name}: {reason}") from exc
+    finally:
+        _append_log(log_file, captured.getvalue())
+    # From here on verbose only adds print()s to sys.stderr (cache hits, timings) per call.
+    llama.verbose = False
+    return llama
+
+
+def _devices(wanted: bool, warnings: list[str]) -> tuple[Device, ...]:
+    if not wanted:
+        return ()
+    try:
+        return list_devices()
+    except (OSError, AttributeError, RuntimeError) as exc:
+        warnings.append(f"cannot list GPU devices ({exc}); running on the CPU")
+        return ()
+
+
+def _vocabulary(llama: Llama) -> Vocabulary:
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+
+    def text(token: int) -> str:
+        raw = llama_cpp.llama_vocab_get_text(vocab, token) if token >= 0 else None
+        return raw.decode("utf-8", errors="replace") if raw else ""
+
+    def is_special_token(marker: str) -> bool:
+        return len(llama.tokenize(marker.encode("utf-8"), add_bos=False, special=True)) == 1
+
+    return Vocabulary(
+        bos_token=text(llama.token_bos()),
+        eos_token=text(llama.token_eos()),
+        is_special_token=is_special_token,
+    )
+
+
+def _common_prefix(cached: npt.NDArray[np.intc], n_cached: int, tokens: list[int]) -> int:
+    """How many leading tokens the KV cache already holds."""
+    import numpy as np
+
+    n = min(n_cached, len(tokens))
+    if n == 0:
+        return 0
+    differ = np.flatnonzero(cached[:n] != np.asarray(tokens[:n], dtype=cached.dtype))
+    return int(differ[0]) if differ.size else n
+
+
+def _hold_back(text: str, stops: tuple[str, ...]) -> tuple[str, str, bool]:
+    """Split `text` into what can be shown and what may begin a stop marker.
+
+    Returns (shown, held, stopped); when a marker is complete, `shown` ends before it.
+    """
+    found = [at for at in (text.find(stop) for stop in stops) if at >= 0]
+    if found:
+        return text[: min(found)], "", True
+    keep = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), keep, -1):
+            if text.endswith(stop[:size]):
+                keep = size
+                break
+    return text[: len(text) - keep], text[len(text) - keep :], False
+
+
+def _failed(error: str, prompt_tokens: int) -> Completion:
+    timings = Timings(load_ms=0.0, ttft_ms=0.0, prompt_tokens_per_s=0.0, decode_tokens_per_s=0.0)
+    return Completion("", FinishReason.ERROR, Usage(prompt_tokens, 0), timings, error)
+
+
+def _native_reason(log_text: str) -> str | None:
+    """The first error llama.cpp logged, without its function-name prefix.
+
+    The first is the cause; later ones are callers reporting that they failed in turn.
+    """
+    for line in log_text.splitlines():
+        if _NATIVE_ERROR.search(line):
+            return _LOG_PREFIX.sub("", line.strip()) or None
+    return None
+
+
+def _log_size(log_file: Path | None) -> int:
+    with contextlib.suppress(OSError):
+        return log_file.stat().st_size if log_file is not None else 0
+    return 0
+
+
+def _log_since(log_file: Path | None, offset: int) -> str:
+    with contextlib.suppress(OSError):
+        if log_file is not None:
+            with log_file.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode("utf-8", errors="replace")
+    return ""
+
+
+def _append_log(log_file: Path | None, text: str) -> None:
+    if log_file is None or not text:
+        return
+    # The log is a diagnostic aid: failing to extend it must not fail the load.
+    with contextlib.suppress(OSError), log_file.open("a", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,385 @@
+"""The llama.cpp engine against the real starter model, with greedy (deterministic) sampling."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import llama_cpp
+import pytest
+
+from termllm.domain import Completion, FinishReason, GenParams, Message, Role, TextChunk
+from termllm.engine import hardware, llama_backend
+from termllm.engine.base import LoadRequest
+from termllm.engine.hardware import DeviceType
+from termllm.engine.llama_backend import LlamaEngine, LlamaModel
+from termllm.engine.system import read_system_info
+from termllm.errors import GGUFError, ModelLoadError
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_TOKENS = 24
+GREEDY = GenParams(temperature=0.0, seed=1, max_tokens=MAX_TOKENS)
+QUESTION = [Message(Role.SYSTEM, "You answer briefly."), Message(Role.USER, "What is 2+2?")]
+STORY = [Message(Role.USER, "Write a long story about a dragon who learns to cook.")]
+
+# Loads and generates in a fresh process whose fds 1 and 2 are pipes: anything llama.cpp or
+# llama-cpp-python wrote to the terminal would show up in them.
+LOAD_AND_GENERATE = """
+import sys, threading
+from pathlib import Path
+from termllm.domain import Completion, GenParams, Message, Role
+from termllm.engine.base import LoadRequest
+from termllm.engine.hardware import DeviceType
+from termllm.engine.llama_backend import LlamaEngine
+request = LoadRequest(Path(sys.argv[1]), n_ctx=512, threads=2, log_file=Path(sys.argv[2]))
+model = LlamaEngine().load(request)
+chunks = list(model.stream_chat(
+    [Message(Role.USER, "Hi")], GenParams(temperature=0, max_tokens=8), threading.Event()
+))
+assert isinstance(chunks[-1], Completion) and chunks[-1].content, chunks[-1]
+model.close()
+"""
+
+
+@pytest.fixture(scope="module")
+def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs") / "native.log"
+
+
+@pytest.fixture(scope="module")
+def model(starter_model: Path, log_file: Path) -> Iterator[LlamaModel]:
+    loaded = LlamaEngine().load(LoadRequest(starter_model, threads=2, log_file=log_file))
+    yield loaded
+    loaded.close()
+
+
+def run(
+    model: LlamaModel,
+    messages: Sequence[Message],
+    params: GenParams = GREEDY,
+    cancel: threading.Event | None = None,
+) -> tuple[list[str], Completion]:
+    chunks = list(model.stream_chat(messages, params, cancel or threading.Event()))
+    *texts, end = chunks
+    assert all(isinstance(chunk, TextChunk) for chunk in texts)
+    assert isinstance(end, Completion)
+    return [chunk.text for chunk in texts if isinstance(chunk, TextChunk)], end
+
+
+class CancelAfter(threading.Event):
+    """A cancel flag that turns itself on at its `after`-th check."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+        self.checks = 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks >= self.after or super().is_set()
+
+
+def patched_copy(source: Path, target: Path, old: bytes, new: bytes) -> Path:
+    """A copy of `source` with the first `old` in its header replaced by `new` (same length)."""
+    shutil.copyfile(source, target)
+    with target.open("r+b") as handle:
+        header = handle.read(4 * 1024 * 1024)
+        handle.seek(header.index(old))
+        handle.write(new)
+    return target
+
+
+def test_load_reports_what_it_chose(model: LlamaModel, log_file: Path) -> None:
+    report = model.report
+    assert report.n_ctx == 4096  # the default limit, under the model's trained 8192
+    assert report.threads == 2
+    assert report.placement.total_layers == 30
+    assert report.chat_template == "gguf"
+    assert report.load_ms > 0
+    assert report.warnings == ()
+    assert b"llama_model_loader: loaded meta data" in log_file.read_bytes()
+
+
+def test_a_build_with_offload_but_no_gpu_runs_on_the_cpu(
+    starter_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cpus = tuple(d for d in hardware.list_devices() if d.type is DeviceType.CPU)
+    assert cpus
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
+    monkeypatch.setattr(llama_backend, "list_devices", lambda: cpus)
+    loaded = LlamaEngine().load(LoadRequest(starter_model, n_ctx=512))
+    loaded.close()
+    assert loaded.report.placement.gpu_layers == 0
+    assert loaded.report.placement.reason == "no GPU device found"
+    assert loaded.report.threads == read_system_info().physical_cores
+
+
+def test_devices_that_cannot_be_listed_are_a_warning(
+    starter_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise OSError("no ggml library")
+
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
+    monkeypatch.setattr(llama_backend, "list_devices", broken)
+    loaded = LlamaEngine().load(LoadRequest(starter_model, n_ctx=512, threads=2))
+    loaded.close()
+    assert loaded.report.placement.gpu_layers == 0
+    assert loaded.report.warnings == (
+        "cannot list GPU devices (no ggml library); running on the CPU",
+    )
+
+
+def test_the_context_shrinks_when_ram_is_short(
+    starter_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    short = dataclasses.replace(read_system_info(), ram_available_bytes=1)
+    monkeypatch.setattr(llama_backend, "read_system_info", lambda: short)
+    loaded = LlamaEngine().load(LoadRequest(starter_model, threads=2))
+    loaded.close()
+    assert loaded.report.n_ctx == 512
+    (warning,) = loaded.report.warnings
+    assert warning.startswith("context reduced from 4096 to 512 tokens")
+
+
+def test_a_stream_is_text_chunks_then_one_completion(model: LlamaModel) -> None:
+    texts, end = run(model, QUESTION)
+    assert texts and end.content == "".join(texts)
+    assert "4" in end.content
+    assert end.finish_reason is FinishReason.STOP
+    assert end.error is None
+    assert end.usage.prompt_tokens == model.count_prompt_tokens(QUESTION)
+    assert 0 < end.usage.completion_tokens < MAX_TOKENS
+    timings = end.timings
+    assert timings.ttft_ms > 0
+    assert timings.prompt_tokens_per_s > 0
+    assert timings.decode_tokens_per_s > 0
+    assert timings.load_ms == 0
+
+
+def test_greedy_answers_repeat_exactly(model: LlamaModel) -> None:
+    # The second run finds the prompt in the KV cache; the answer must not change for that.
+    first = run(model, STORY)[1]
+    second = run(model, STORY)[1]
+    assert first.content and first.content == second.content
+    assert first.usage == second.usage
+
+
+def test_a_follow_up_turn_evaluates_only_what_is_new(
+    model: LlamaModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = run(model, QUESTION)[1]
+    follow_up = [
+        *QUESTION,
+        Message(Role.ASSISTANT, first.content),
+        Message(Role.USER, "And 3+3?"),
+    ]
+    llama = model._llama
+    evaluated: list[int] = []
+    real_eval = llama.eval
+
+    def counting_eval(tokens: Sequence[int]) -> None:
+        evaluated.append(len(tokens))
+        real_eval(tokens)
+
+    monkeypatch.setattr(llama, "eval", counting_eval)
+    end = run(model, follow_up)[1]
+    assert end.finish_reason is FinishReason.STOP
+    # The first eval is the prompt's: the earlier turn's tokens came from the KV cache.
+    new_tokens = model.count_prompt_tokens(follow_up) - model.count_prompt_tokens(QUESTION)
+    assert 0 < evaluated[0] <= new_tokens
+
+
+def test_max_tokens_ends_with_length(model: LlamaModel) -> None:
+    texts, end = run(model, STORY, GenParams(temperature=0.0, max_tokens=5))
+    assert end.finish_reason is FinishReason.LENGTH
+    assert end.usage.completion_tokens == 5
+    assert end.content == "".join(texts)
+
+
+def test_cancel_keeps_the_text_so_far(model: LlamaModel) -> None:
+    cancel = threading.Event()
+    texts: list[str] = []
+    end = None
+    for chunk in model.stream_chat(STORY, GREEDY, cancel):
+        if isinstance(chunk, TextChunk):
+            texts.append(chunk.text)
+            if len(texts) == 3:
+                cancel.set()
+        else:
+            end = chunk
+    assert end is not None
+    assert end.finish_reason is FinishReason.CANCELLED
+    assert len(texts) == 3
+    assert end.content == "".join(texts)
+    assert end.usage.completion_tokens == 3
+    full = run(model, STORY)[1].content
+    assert full.startswith(end.content)
+
+
+def test_cancel_before_the_first_token(model: LlamaModel) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    texts, end = run(model, QUESTION, cancel=cancel)
+    assert texts == []
+    assert end.finish_reason is FinishReason.CANCELLED
+    assert end.content == ""
+    assert end.usage.completion_tokens == 0
+
+
+def long_prompt(words: int) -> list[Message]:
+    text = " ".join(f"item{i}" for i in range(words))
+    return [Message(Role.USER, f"Here is a list: {text}. What was the first item?")]
+
+
+def test_long_prompts_are_evaluated_in_batches_with_the_same_result(
+    model: LlamaModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches keep the test fast; the code path is the one 512-token batches take.
+    monkeypatch.setattr(llama_backend, "N_BATCH", 32)
+    prompt = long_prompt(30)
+    assert model.count_prompt_tokens(prompt) > 3 * 32
+    run(model, QUESTION)  # so the runs below share no prefix with the cache
+    batched = run(model, prompt)[1]
+    run(model, QUESTION)
+    monkeypatch.setattr(llama_backend, "N_BATCH", 10**6)  # generate() evaluates it all at once
+    whole = run(model, prompt)[1]
+    assert batched.content and batched.content == whole.content
+
+
+def test_cancel_is_felt_between_prompt_batches(
+    model: LlamaModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(llama_backend, "N_BATCH", 32)
+    prompt = long_prompt(30)
+    run(model, QUESTION)
+    cancel = CancelAfter(3)  # two batches, then the flag is up
+    texts, end = run(model, prompt, cancel=cancel)
+    assert end.finish_reason is FinishReason.CANCELLED
+    assert (texts, end.content, end.usage.completion_tokens) == ([], "", 0)
+    assert cancel.checks == 3
+    # The half-evaluated prompt left the cache consistent: the next answer is the usual one.
+    again = run(model, prompt)[1]
+    run(model, QUESTION)
+    fresh = run(model, prompt)[1]
+    assert again.content and again.content == fresh.content
+
+
+def test_a_prompt_over_the_context_is_an_error_not_a_crash(starter_model: Path) -> None:
+    # llama.cpp rounds this context up to 256, but llama-cpp-python's buffers hold 250.
+    small = LlamaEngine().load(LoadRequest(starter_model, n_ctx=250, threads=2))
+    try:
+        assert small.report.n_ctx == 250
+        texts, end = run(small, long_prompt(100))
+        assert texts == []
+        assert end.finish_reason is FinishReason.ERROR
+        assert end.error is not None
+        assert end.error.startswith("the prompt is ") and "the context holds 250" in end.error
+        # A prompt that fits, with an answer that fills the rest of the context: length.
+        prompt = long_prompt(65)
+        room = 250 - small.count_prompt_tokens(prompt)
+        assert 0 < room < 40
+        end = run(small, prompt, GenParams(temperature=0.0, max_tokens=None))[1]
+        assert end.finish_reason is FinishReason.LENGTH
+        assert end.usage.completion_tokens == room
+    finally:
+        small.close()
+
+
+def test_count_prompt_tokens_includes_the_template(model: LlamaModel) -> None:
+    bare = len(llama_cpp_tokens(model, "What is 2+2?"))
+    assert model.count_prompt_tokens(QUESTION) > bare + 5
+
+
+def llama_cpp_tokens(model: LlamaModel, text: str) -> list[int]:
+    return model._llama.tokenize(text.encode(), add_bos=False, special=False)
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3, 7])
+def test_truncate_keeps_a_start_that_fits(model: LlamaModel, limit: int) -> None:
+    text = "Café crème, naïve façade — 日本語のテキスト and more words at the end."
+    head = model.truncate(text, limit)
+    assert text.startswith(head)
+    assert len(llama_cpp_tokens(model, head)) <= limit
+    assert "\ufffd" not in head
+    assert model.truncate(text, 1000) == text
+
+
+def test_multibyte_characters_split_across_tokens_arrive_whole(model: LlamaModel) -> None:
+    messages = [Message(Role.USER, "Translate to Japanese: good morning, my friend.")]
+    texts, end = run(model, messages, GenParams(temperature=0.0, max_tokens=40))
+    assert any(ord(char) > 0x3000 for char in end.content), end.content
+    assert "\ufffd" not in end.content
+    assert all("\ufffd" not in text for text in texts)
+
+
+def test_hold_back_shows_text_that_cannot_start_a_stop_marker() -> None:
+    stops = ("<|im_end|>", "</s>")
+    assert llama_backend._hold_back("Hello", stops) == ("Hello", "", False)
+    assert llama_backend._hold_back("Hello <|im", stops) == ("Hello ", "<|im", False)
+    assert llama_backend._hold_back("a </", stops) == ("a ", "</", False)
+    assert llama_backend._hold_back("<b>", stops) == ("<b>", "", False)
+    assert llama_backend._hold_back("done</s> more", stops) == ("done", "", True)
+    assert llama_backend._hold_back("x<|im_end|>y</s>", stops) == ("x", "", True)
+
+
+def test_a_non_gguf_file_fails_before_llama_cpp_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("llama.cpp was given the file")
+
+    monkeypatch.setattr(llama_cpp, "Llama", never)
+    text_file = tmp_path / "notes.gguf"
+    text_file.write_text("just some text, not a model\n")
+    with pytest.raises(GGUFError, match="not a GGUF file"):
+        LlamaEngine().load(LoadRequest(text_file))
+
+
+def test_a_truncated_file_fails_before_llama_cpp_sees_it(
+    starter_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("llama.cpp was given the file")
+
+    monkeypatch.setattr(llama_cpp, "Llama", never)
+    truncated = tmp_path / "truncated.gguf"
+    with starter_model.open("rb") as source:
+        truncated.write_bytes(source.read(5 * 1024 * 1024))
+    with pytest.raises(GGUFError, match=r"truncated\.gguf"):
+        LlamaEngine().load(LoadRequest(truncated))
+
+
+def test_a_model_llama_cpp_rejects_is_a_one_line_load_error(
+    starter_model: Path, tmp_path: Path
+) -> None:
+    # A valid GGUF whose architecture llama.cpp does not know.
+    path = patched_copy(
+        starter_model, tmp_path / "odd.gguf", b"\x05\0\0\0\0\0\0\0llama", b"\x05\0\0\0\0\0\0\0lxxma"
+    )
+    with pytest.raises(ModelLoadError) as caught:
+        LlamaEngine().load(LoadRequest(path, log_file=tmp_path / "native.log"))
+    message = str(caught.value)
+    assert message == "cannot load odd.gguf: unknown model architecture: 'lxxma'"
+
+
+def test_loading_and_generating_write_nothing_to_the_terminal(
+    starter_model: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "native.log"
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_GENERATE, str(starter_model), str(log)],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert (result.stdout, result.stderr) == (b"", b"")
+    text = log.read_bytes()
+    assert b"llama_model_loader: loaded meta data" in text  # native, via the log callback
+    assert b"Model metadata:" in text  # llama-cpp-python's print(), via the redirect
