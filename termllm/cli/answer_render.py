@@ -1,11 +1,9 @@
-"""Writing an answer to stdout as it streams: raw text to a pipe, live Markdown to a terminal."""
+"""Live Markdown for answers streamed to a terminal (imported only when stdout is one)."""
 
 from __future__ import annotations
 
 import re
-import sys
 import time
-from typing import Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -14,30 +12,6 @@ from rich.markdown import Markdown
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
 # A blank line, or a fence line (group 1), in order of appearance.
 _BLOCK_EVENTS = re.compile(r"\n[ \t]*\n|^[ \t]*(```|~~~)", re.MULTILINE)
-
-
-class AnswerWriter(Protocol):
-    def write(self, text: str) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class PlainWriter:
-    """The answer as produced, flushed per chunk so pipes see it at once; ends with a newline."""
-
-    def __init__(self) -> None:
-        self._ends_with_newline = True
-
-    def write(self, text: str) -> None:
-        if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self._ends_with_newline = text.endswith("\n")
-
-    def finish(self) -> None:
-        if not self._ends_with_newline:
-            sys.stdout.write("\n")
-        sys.stdout.flush()
 
 
 class MarkdownWriter:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from termllm.cli.answer_render import AnswerWriter, MarkdownWriter, PlainWriter
+from termllm.cli.answer_plain import AnswerWriter, PlainWriter
 from termllm.cli.context import services
 from termllm.cli.output import note, print_json, stderr_console, stdout_console
 from termllm.domain import (
@@ -87,7 +87,12 @@ def ask(
         note(f"warning: {warning}")
     writer: AnswerWriter | None = None
     if not as_json:
-        writer = MarkdownWriter(stdout_console()) if sys.stdout.isatty() else PlainWriter()
+        writer = PlainWriter()
+        if sys.stdout.isatty():
+            # Rich's Markdown stack costs a noticeable share of start-up; pipes never need it.
+            from termllm.cli.answer_render import MarkdownWriter
+
+            writer = MarkdownWriter(stdout_console())
     completion = _generate(loaded, fitted.messages, params, writer, report.load_ms)
     if as_json:
         print_json(_json_result(chosen.ref, completion))

@@ -116,7 +116,23 @@ class Cursor:
         return self.read(length).decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
-        for _ in range(count):
-            length = self.u64()
-            self.check_fits(length, 1, "a string length")
-            self.skip(length)
+        # A vocabulary is ~50-250k strings and this runs on every model load: strings wholly
+        # inside the buffer are walked in a tight local loop, only one crossing its end goes the
+        # general (checked, refilling) way.
+        unpack = U64.unpack_from
+        remaining = count
+        while remaining:
+            buffer, pos, end = self._buffer, self._pos, len(self._buffer)
+            while remaining and pos + 8 <= end:
+                (length,) = unpack(buffer, pos)
+                following = pos + 8 + length
+                if following > end:
+                    break
+                pos = following
+                remaining -= 1
+            self._pos = pos
+            if remaining:
+                length = self.u64()
+                self.check_fits(length, 1, "a string length")
+                self.skip(length)
+                remaining -= 1

@@ -22,10 +22,16 @@ class PackagedModel:
 def find_packaged_models() -> list[PackagedModel]:
     found: dict[Path, PackagedModel] = {}
     for distribution in metadata.distributions():
-        for record in distribution.files or ():
-            if not is_gguf_name(record.name):
+        # The raw RECORD text, not `distribution.files`: parsing every entry of every installed
+        # package into objects costs tens of milliseconds on each `ls` and `ask`.
+        record = distribution.read_text("RECORD") or ""
+        if ".gguf" not in record.lower():
+            continue
+        for line in record.splitlines():
+            name = line.split(",", 1)[0]
+            if not is_gguf_name(name):
                 continue
-            path = Path(str(distribution.locate_file(record))).resolve()
+            path = Path(str(distribution.locate_file(name))).resolve()
             if path.is_file() and path not in found:
                 found[path] = PackagedModel(distribution.metadata["Name"], path)
     return sorted(found.values(), key=lambda model: (model.distribution, model.path.name))
