@@ -11,6 +11,7 @@ from rich.markdown import Markdown
 
 _FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
 # A blank line, or a fence line (group 1), in order of appearance.
+_UNINDENTED_LINE = re.compile(r"\n(?=\S)")
 _BLOCK_EVENTS = re.compile(r"\n[ \t]*\n|^[ \t]*(```|~~~)", re.MULTILINE)
 
 
@@ -53,17 +54,33 @@ class MarkdownWriter:
             self._commit(split, closing="")
             self._reopen = ""
         pending = self._text[self._committed :]
-        if pending.count("\n") > max(4, self._console.height - 4):
-            cut = self._committed + pending.rfind("\n") + 1
+        if "\n" in pending and self._rendered_height() > max(4, self._console.height - 2):
+            cut = self._committed + _line_cut(pending)
             opener = _open_fence(self._text, cut)
             self._commit(cut, closing="```" if opener else "")
             self._reopen = opener + "\n" if opener else ""
         self._live.update(self._pending(), refresh=True)
 
+    def _rendered_height(self) -> int:
+        # Rendered, not source, lines: headings and lists take more rows than they have lines,
+        # and a live region taller than the screen is what makes Rich repeat it.
+        return len(self._console.render_lines(self._pending(), pad=False))
+
     def _commit(self, end: int, closing: str) -> None:
         block = self._reopen + self._text[self._committed : end] + closing
         self._live.console.print(Markdown(block))
         self._committed = end
+
+
+def _line_cut(pending: str) -> int:
+    """Where to split a block that outgrew the screen: before its last unindented line.
+
+    Cutting before an indented line would leave, say, a nested list item to be rendered on its
+    own, where four spaces of indent make it a code block. Code inside a fence is cut at the last
+    line end, since its fence is reopened.
+    """
+    unindented = [match.end() for match in _UNINDENTED_LINE.finditer(pending)]
+    return unindented[-1] if unindented else pending.rfind("\n") + 1
 
 
 def _fences(text: str, end: int) -> list[re.Match[str]]:
