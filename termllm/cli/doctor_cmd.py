@@ -2,27 +2,71 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from termllm.cli.context import services
-from termllm.cli.output import format_bytes, print_json, print_table
+from termllm.cli.output import format_bytes, print_json, print_table, to_jsonable
 
 if TYPE_CHECKING:
+    from termllm.engine.planning import LoadPlan
     from termllm.services.doctor import DoctorReport
 
 
 def doctor(
     ctx: typer.Context,
+    model: str = typer.Option(
+        None, "-m", "--model", help="Also show how this model would load here, and why."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Show what llama.cpp can use here (backends, devices, memory) and where files live."""
-    report = services(ctx).doctor.report()
+    from termllm.services.chat import LoadOptions
+
+    found = services(ctx)
+    report = found.doctor.report()
+    plan = None
+    if model:
+        chosen = found.models.find(model)
+        plan = (chosen.ref, found.chat.plan(chosen, LoadOptions()))
     if as_json:
-        print_json(report)
+        payload = to_jsonable(report)
+        if plan is not None:
+            payload["model_plan"] = _plan_json(*plan)
+        print_json(payload)
         return
     _print_report(report)
+    if plan is not None:
+        typer.echo()
+        print_table(None, _plan_rows(*plan))
+
+
+def _plan_json(ref: str, plan: LoadPlan) -> dict[str, Any]:
+    return {
+        "ref": ref,
+        "n_ctx": plan.n_ctx,
+        "threads": plan.threads,
+        "placement": to_jsonable(plan.placement),
+        "warnings": list(plan.warnings),
+    }
+
+
+def _plan_rows(ref: str, plan: LoadPlan) -> list[tuple[str, str]]:
+    placement = plan.placement
+    offloaded = (
+        "all"
+        if placement.gpu_layers < 0 or placement.gpu_layers > placement.total_layers
+        else str(max(0, placement.gpu_layers - 1))
+    )
+    rows = [
+        ("model", ref),
+        ("context", f"{plan.n_ctx} tokens (trained on {plan.summary.context_length or '?'})"),
+        ("threads", str(plan.threads)),
+        ("GPU layers", f"{offloaded} of {placement.total_layers} on {placement.device}"),
+        ("why", placement.reason),
+    ]
+    return rows + [("warning", warning) for warning in plan.warnings]
 
 
 def _print_report(report: DoctorReport) -> None:

@@ -30,15 +30,10 @@ from termllm.domain import (
     Usage,
 )
 from termllm.engine.base import LoadReport, LoadRequest
-from termllm.engine.hardware import Device, list_devices
 from termllm.engine.native_log import route_native_logs
-from termllm.engine.placement import choose_placement, fit_context
-from termllm.engine.system import read_system_info
+from termllm.engine.planning import plan_load
 from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
 from termllm.errors import ModelLoadError, TermllmError
-from termllm.gguf.reader import read_header
-from termllm.gguf.source import FileSource
-from termllm.gguf.summary import summarize
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,31 +54,9 @@ class LlamaEngine:
         started = time.perf_counter()
         if request.log_file is not None:
             route_native_logs(request.log_file)
-        # Read before llama.cpp sees the file: a non-GGUF or truncated file gets a clear
-        # GGUFError here instead of whatever the native loader makes of it.
-        summary = summarize(read_header(FileSource(request.model_path)))
-
-        import llama_cpp
-
-        warnings: list[str] = []
-        system = read_system_info()
-        trained = summary.context_length or request.context_limit
-        n_ctx = request.n_ctx or min(trained, request.context_limit)
-        supports_offload = bool(llama_cpp.llama_supports_gpu_offload())
-        devices = _devices(supports_offload and request.gpu_layers != 0, warnings)
-        placement = choose_placement(summary, n_ctx, request.gpu_layers, devices, supports_offload)
-        fitted, warning = fit_context(
-            summary, n_ctx, system.ram_available_bytes, placement.gpu_layers
-        )
-        if warning is not None:
-            warnings.append(warning)
-        if fitted != n_ctx:
-            # A smaller context leaves more device memory, so more layers may fit now.
-            n_ctx = fitted
-            placement = choose_placement(
-                summary, n_ctx, request.gpu_layers, devices, supports_offload
-            )
-        threads = request.threads or system.physical_cores or 1
+        plan = plan_load(request)
+        summary, n_ctx, threads, placement = plan.summary, plan.n_ctx, plan.threads, plan.placement
+        warnings = list(plan.warnings)
 
         llama = _construct(
             request.model_path, request.log_file, n_ctx, placement.gpu_layers, threads
@@ -331,16 +304,6 @@ def _construct(
     # From here on verbose only adds print()s to sys.stderr (cache hits, timings) per call.
     llama.verbose = False
     return llama
-
-
-def _devices(wanted: bool, warnings: list[str]) -> tuple[Device, ...]:
-    if not wanted:
-        return ()
-    try:
-        return list_devices()
-    except (OSError, AttributeError, RuntimeError) as exc:
-        warnings.append(f"cannot list GPU devices ({exc}); running on the CPU")
-        return ()
 
 
 def _vocabulary(llama: Llama) -> Vocabulary:

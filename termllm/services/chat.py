@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from termllm.config import Config
 from termllm.domain import GenParams, LocalModel, Message, Role
@@ -11,6 +12,9 @@ from termllm.engine.base import Engine, GpuLayers, LoadedModel, LoadRequest
 from termllm.errors import ModelNotFoundError, UsageError
 from termllm.services.models import ModelService
 from termllm.state import StateFile
+
+if TYPE_CHECKING:
+    from termllm.engine.planning import LoadPlan
 
 # With no max_tokens the answer may use whatever context is left, but the prompt must leave it
 # some room: at least this many tokens, or a quarter of a small context.
@@ -84,8 +88,21 @@ class ChatService:
         )
 
     def load(self, model: LocalModel, options: LoadOptions) -> LoadedModel:
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        loaded = self._engine.load(self._request(model, options))
+        self._state.mark_used(model.path)
+        return loaded
+
+    def plan(self, model: LocalModel, options: LoadOptions) -> LoadPlan:
+        """What loading would choose on this machine, and why, without loading the weights."""
+        from termllm.engine.planning import plan_load
+
+        return plan_load(self._request(model, options))
+
+    def _request(self, model: LocalModel, options: LoadOptions) -> LoadRequest:
         settings = self._config.settings.models
-        request = LoadRequest(
+        return LoadRequest(
             model_path=model.path,
             context_limit=settings.context_size,
             n_ctx=options.n_ctx,
@@ -98,11 +115,6 @@ class ChatService:
             chat_template=options.chat_template or settings.chat_template or None,
             log_file=self._config.paths.native_log_file,
         )
-        if self._engine is None:
-            self._engine = self._engine_factory()
-        loaded = self._engine.load(request)
-        self._state.mark_used(model.path)
-        return loaded
 
     def fit(
         self, model: LoadedModel, messages: Sequence[Message], params: GenParams

@@ -55,3 +55,15 @@ def test_doctor_reports_build_devices_and_paths_without_native_noise(
     assert report["model_count"] >= 1
     text = termllm_process("doctor")
     assert "GPU offload" in text.out and "built for the CPU only" in text.out
+
+
+def test_doctor_explains_how_a_model_would_load(isolated_env: Path, starter_model: Path) -> None:
+    result = termllm_process("doctor", "-m", "smollm2-135m-instruct", "--json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)["model_plan"]
+    assert plan["n_ctx"] == 4096
+    assert plan["placement"]["gpu_layers"] == 0
+    assert plan["placement"]["total_layers"] == 30
+    assert plan["placement"]["reason"] == "this llama.cpp build has no GPU support"
+    text = termllm_process("doctor", "-m", "smollm2-135m-instruct").out
+    assert "0 of 30 on CPU" in text and "trained on 8192" in text
