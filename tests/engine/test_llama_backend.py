@@ -14,7 +14,7 @@ import llama_cpp
 import pytest
 
 from termllm.domain import Completion, FinishReason, GenParams, Message, Role, TextChunk
-from termllm.engine import hardware, llama_backend
+from termllm.engine import hardware, llama_backend, planning
 from termllm.engine.base import LoadRequest
 from termllm.engine.hardware import DeviceType
 from termllm.engine.llama_backend import LlamaEngine, LlamaModel
@@ -111,7 +111,7 @@ def test_a_build_with_offload_but_no_gpu_runs_on_the_cpu(
     cpus = tuple(d for d in hardware.list_devices() if d.type is DeviceType.CPU)
     assert cpus
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
-    monkeypatch.setattr(llama_backend, "list_devices", lambda: cpus)
+    monkeypatch.setattr(planning, "list_devices", lambda: cpus)
     loaded = LlamaEngine().load(LoadRequest(starter_model, n_ctx=512))
     loaded.close()
     assert loaded.report.placement.gpu_layers == 0
@@ -126,7 +126,7 @@ def test_devices_that_cannot_be_listed_are_a_warning(
         raise OSError("no ggml library")
 
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
-    monkeypatch.setattr(llama_backend, "list_devices", broken)
+    monkeypatch.setattr(planning, "list_devices", broken)
     loaded = LlamaEngine().load(LoadRequest(starter_model, n_ctx=512, threads=2))
     loaded.close()
     assert loaded.report.placement.gpu_layers == 0
@@ -139,7 +139,7 @@ def test_the_context_shrinks_when_ram_is_short(
     starter_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     short = dataclasses.replace(read_system_info(), ram_available_bytes=1)
-    monkeypatch.setattr(llama_backend, "read_system_info", lambda: short)
+    monkeypatch.setattr(planning, "read_system_info", lambda: short)
     loaded = LlamaEngine().load(LoadRequest(starter_model, threads=2))
     loaded.close()
     assert loaded.report.n_ctx == 512
