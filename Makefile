@@ -22,10 +22,10 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Shows what termllm sees on this machine and describes the bundled starter model.
+# Asks the bundled starter model a question (models on disk and the answer's speed on stderr).
 run: install
-	$(BIN)/termllm ls
-	$(BIN)/termllm info SmolLM2-135M-Instruct
+	$(BIN)/termllm ls >&2
+	$(BIN)/termllm ask --stats -m SmolLM2-135M-Instruct "In one sentence, what is a large language model?"
 
 lint: dev
 	$(BIN)/ruff check termllm tests benchmarks
