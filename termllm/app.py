@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from termllm.config import Config, load_config
 from termllm.services.chat import ChatService
 from termllm.services.doctor import DoctorService
+from termllm.services.history import HistoryService
 from termllm.services.models import ModelService
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ class Services:
     config: Config
     models: ModelService
     chat: ChatService
+    history: HistoryService
     doctor: DoctorService
 
 
@@ -32,6 +34,7 @@ def build_services(config: Config, engine_factory: Callable[[], Engine] | None =
         config=config,
         models=models,
         chat=ChatService(config, models, engine_factory or _llama_engine),
+        history=HistoryService(config),
         doctor=DoctorService(config, models),
     )
 

@@ -67,6 +67,13 @@ class GenerationSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    save: bool = field(
+        default=True, metadata=doc("Save every `ask` as a conversation (--no-save skips one).")
+    )
+
+
+@dataclass(frozen=True)
 class HubSettings:
     endpoint: str = field(
         default="", metadata=doc("Hub URL; empty means HF_ENDPOINT, else huggingface.co.")
@@ -86,6 +93,7 @@ class HubSettings:
 class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     hub: HubSettings = field(default_factory=HubSettings)
 
 
@@ -103,6 +111,10 @@ class Paths:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
+
+    @property
+    def history_db(self) -> Path:
+        return self.data_dir / "history.db"
 
     @property
     def native_log_file(self) -> Path:

@@ -52,6 +52,12 @@ class ModelNotFoundError(TermllmError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class ConversationNotFoundError(TermllmError):
+    """No saved conversation has the given id (or id prefix)."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 class GGUFError(TermllmError):
     """A file is not GGUF, or is truncated or corrupt."""
 

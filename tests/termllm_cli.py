@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -19,9 +20,15 @@ class Result:
     err: str
 
 
-def termllm(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+def termllm(capsys: pytest.CaptureFixture[str], *args: str, stdin: bytes = b"") -> Result:
+    """In-process, with `stdin` as a pipe (never the test runner's own input)."""
     capsys.readouterr()
-    code = _invoke(list(args), debug=False)
+    real_stdin = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+    try:
+        code = _invoke(list(args), debug=False)
+    finally:
+        sys.stdin = real_stdin
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
 

@@ -49,6 +49,11 @@ def ask(
     chat_template: str = typer.Option(
         None, "--chat-template", help="A built-in format name or a Jinja file."
     ),
+    continue_: bool = typer.Option(
+        False, "-c", "--continue", help="Continue the most recent conversation."
+    ),
+    cid: str = typer.Option(None, "--cid", help="Continue this conversation (an id prefix)."),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not save this exchange."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object at the end."),
     stats: bool = typer.Option(False, "--stats", help="Print timings and speed to stderr."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Say what loading chose."),
@@ -56,7 +61,8 @@ def ask(
     """Ask a model once: `termllm ask "question"`, or `cat file | termllm ask "summarize"`."""
     from termllm.services.chat import LoadOptions, parse_gpu_layers
 
-    chat = services(ctx).chat
+    found = services(ctx)
+    chat = found.chat
     text = _prompt_text(prompt or [])
     params = _params(
         chat.default_params(),
@@ -74,17 +80,32 @@ def ask(
         threads=threads,
         chat_template=chat_template,
     )
-    chosen = chat.choose_model(model)
+    history = found.history
+    save = history.enabled_by_default and not no_save
+    resumed = history.resume(cid) if (continue_ or cid) else None
+    if resumed is not None and system is None:
+        system = resumed.conversation.system_prompt
+    chosen = chat.choose_model(model or (resumed.conversation.model if resumed else None))
     loaded = _load(chat, chosen, options)
     report = loaded.report
     _report_load(report, verbose)
     system_prompt = system if system is not None else chat.default_system_prompt()
-    messages = [Message(Role.USER, text)]
+    messages = [*(resumed.messages if resumed else ()), Message(Role.USER, text)]
     if system_prompt:
         messages.insert(0, Message(Role.SYSTEM, system_prompt))
     fitted = chat.fit(loaded, messages, params)
     for warning in fitted.warnings:
         note(f"warning: {warning}")
+    saved: tuple[str, str] | None = None
+    if save:
+        # Committed before generation starts: a crash or kill mid-answer keeps the question.
+        conversation_id = (
+            resumed.conversation.id
+            if resumed
+            else history.start(chosen.ref, system_prompt, params, text).id
+        )
+        parent = history.add_user(conversation_id, resumed.leaf_id if resumed else None, text)
+        saved = (conversation_id, parent.id)
     writer: AnswerWriter | None = None
     if not as_json:
         writer = PlainWriter()
@@ -94,8 +115,14 @@ def ask(
 
             writer = MarkdownWriter(stdout_console())
     completion = _generate(loaded, fitted.messages, params, writer, report.load_ms)
+    answer_id = None
+    if saved is not None:
+        answer_id = history.add_answer(saved[0], saved[1], completion, chosen.ref).id
     if as_json:
-        print_json(_json_result(chosen.ref, completion))
+        result = _json_result(chosen.ref, completion)
+        result["conversation_id"] = saved[0] if saved else None
+        result["message_id"] = answer_id
+        print_json(result)
     if stats:
         note(_stats_line(completion))
     if completion.finish_reason is FinishReason.ERROR:

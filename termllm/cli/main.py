@@ -9,7 +9,7 @@ import traceback
 import typer
 
 from termllm import __version__
-from termllm.cli import ask_cmd, config_cmd, doctor_cmd, models_cmd
+from termllm.cli import ask_cmd, config_cmd, doctor_cmd, history_cmd, models_cmd
 from termllm.cli.context import LazyServices
 from termllm.errors import ExitCode, TermllmError
 
@@ -43,6 +43,7 @@ def main(
 
 ask_cmd.register(app)
 models_cmd.register(app)
+app.add_typer(history_cmd.app, name="history")
 app.add_typer(config_cmd.app, name="config")
 doctor_cmd.register(app)
 

@@ -39,7 +39,15 @@ def test_json_output_is_complete_and_deterministic(starter_model: Path) -> None:
     first, second = ask(*args), ask(*args)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
-    assert set(result) == {"model", "content", "finish_reason", "usage", "timings"}
+    assert set(result) == {
+        "model",
+        "content",
+        "finish_reason",
+        "usage",
+        "timings",
+        "conversation_id",
+        "message_id",
+    }
     assert result["model"] == "SmolLM2-135M-Instruct.Q4_1"
     assert result["finish_reason"] in {"stop", "length"}
     assert result["usage"]["prompt_tokens"] > 5

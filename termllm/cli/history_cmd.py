@@ -1,0 +1,205 @@
+"""`termllm history ls | show | search | export | import | rm | rename`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from termllm.cli.context import services
+from termllm.cli.output import note, print_json, print_table, stdout_console
+from termllm.errors import StorageError, UsageError
+
+if TYPE_CHECKING:
+    from termllm.services.history import HistoryService
+    from termllm.store import ConversationRecord, MessageRecord
+
+app = typer.Typer(help="Browse, search, export and tidy saved conversations.")
+
+
+def _history(ctx: typer.Context) -> HistoryService:
+    return services(ctx).history
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("ls")
+def list_conversations(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """Recent conversations: id, title, model, messages, last update."""
+    conversations = _history(ctx).recent(limit)
+    if as_json:
+        print_json(conversations)
+        return
+    if not conversations:
+        note('No conversations yet: `termllm ask "…"` starts one.')
+        return
+    print_table(
+        ("ID", "TITLE", "MODEL", "MESSAGES", "UPDATED"),
+        [
+            (c.id, c.title, c.model or "?", str(c.message_count), _when(c.updated_at))
+            for c in conversations
+        ],
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    conversation_id: str = typer.Argument(..., help="Conversation id (a unique prefix works)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full record as JSON."),
+) -> None:
+    """A conversation's transcript (the current branch)."""
+    history = _history(ctx)
+    if as_json:
+        print_json(history.export_json([history.find(conversation_id).id]))
+        return
+    conversation, branch = history.transcript(conversation_id)
+    text = transcript_markdown(conversation, branch)
+    if sys.stdout.isatty():
+        from rich.markdown import Markdown
+
+        stdout_console().print(Markdown(text))
+    else:
+        sys.stdout.write(text)
+
+
+def transcript_markdown(conversation: ConversationRecord, branch: list[MessageRecord]) -> str:
+    lines = [
+        f"# {conversation.title}",
+        "",
+        f"- id: {conversation.id}",
+        f"- model: {conversation.model or '?'}",
+        f"- started: {_when(conversation.created_at)}",
+        "",
+    ]
+    if conversation.system_prompt:
+        lines += ["## System", "", conversation.system_prompt, ""]
+    for message in branch:
+        heading = message.role.capitalize()
+        if message.finish_reason and message.finish_reason != "stop":
+            heading += f" ({message.finish_reason})"
+        lines += [f"## {heading}", "", message.content, ""]
+    return "\n".join(lines)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="Words to find in messages and titles."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """Full-text search across every conversation, best matches first."""
+    hits = _history(ctx).search(query, limit)
+    if as_json:
+        print_json(hits)
+        return
+    if not hits:
+        note(f"no messages match {query!r}")
+        return
+    console = stdout_console()
+    if console.is_terminal:
+        from rich.text import Text
+
+        for hit in hits:
+            header = Text(f"{hit.conversation_id}  {hit.conversation_title}", style="bold")
+            snippet = Text()
+            for index, part in enumerate(hit.snippet.replace("]", "[").split("[")):
+                snippet.append(part, style="reverse" if index % 2 else "")
+            console.print(header)
+            console.print(Text(f"  {hit.role or 'title'}: "), snippet, sep="")
+        return
+    print_table(
+        ("ID", "TITLE", "ROLE", "MATCH"),
+        [
+            (hit.conversation_id, hit.conversation_title, hit.role or "title", hit.snippet)
+            for hit in hits
+        ],
+    )
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    conversation_ids: list[str] = typer.Argument(None, help="Conversation ids to export."),
+    export_all: bool = typer.Option(False, "--all", help="Export every conversation."),
+    output_format: str = typer.Option("md", "--format", "-f", help="md (reading) or json."),
+    output: Path = typer.Option(None, "-o", "--output", help="Write to this file."),
+) -> None:
+    """Export conversations as Markdown for reading and sharing, or JSON for `import`."""
+    history = _history(ctx)
+    if output_format not in {"md", "json"}:
+        raise UsageError(f"--format: expected md or json, got {output_format!r}")
+    ids = history.all_ids() if export_all else list(conversation_ids or [])
+    if not ids:
+        raise UsageError("name conversations to export, or pass --all")
+    if output_format == "json":
+        text = json.dumps(history.export_json(ids), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = "\n---\n\n".join(transcript_markdown(*history.transcript(cid)) for cid in ids)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise StorageError(f"cannot write {output}: {err.strerror or err}") from err
+    note(f"exported {len(ids)} conversation(s) to {output}")
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="A JSON file written by `history export -f json`."),
+) -> None:
+    """Restore conversations from a JSON export, under new ids; nothing is overwritten."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise StorageError(f"cannot read {path}: {err.strerror or err}") from err
+    except ValueError as err:
+        raise UsageError(f"{path} is not JSON: {err}") from err
+    imported = _history(ctx).import_json(data)
+    for conversation in imported:
+        note(f"imported {conversation.id}  {conversation.title}")
+
+
+@app.command("rm")
+def remove(
+    ctx: typer.Context,
+    conversation_ids: list[str] = typer.Argument(..., help="Conversation ids to delete."),
+    yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete conversations and all their messages."""
+    history = _history(ctx)
+    found = [history.find(conversation_id) for conversation_id in conversation_ids]
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("not asking on a non-terminal: pass -y to delete")
+        titles = ", ".join(f"{c.id} ({c.title})" for c in found)
+        if not typer.confirm(f"Delete {titles}?", default=False, err=True):
+            note("nothing deleted")
+            raise typer.Exit(1)
+    deleted = history.delete([conversation.id for conversation in found])
+    note(f"deleted {len(deleted)} conversation(s)")
+
+
+@app.command()
+def rename(
+    ctx: typer.Context,
+    conversation_id: str = typer.Argument(..., help="Conversation id (a unique prefix works)."),
+    title: str = typer.Argument(..., help="The new title."),
+) -> None:
+    """Give a conversation a new title."""
+    renamed = _history(ctx).rename(conversation_id, title)
+    note(f"{renamed.id} is now titled {renamed.title!r}")

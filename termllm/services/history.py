@@ -1,0 +1,157 @@
+"""Conversations kept in the history store: starting, continuing, saving each message as it is
+produced, and the browsing commands (list, show, search, export, import, rename, delete)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from termllm.config import Config
+from termllm.domain import Completion, GenParams, Message, Role
+from termllm.errors import ConversationNotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from termllm.store import ConversationRecord, HistoryStore, MessageRecord, SearchHit
+
+TITLE_LENGTH = 80
+EXPORT_ALL_FORMAT = "termllm.history"
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A saved conversation ready to be sent on: its messages on the current branch."""
+
+    conversation: ConversationRecord
+    messages: tuple[Message, ...]
+    leaf_id: str | None
+
+
+def title_from(prompt: str) -> str:
+    """The first non-empty line of the first prompt, trimmed to a readable length."""
+    first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    if len(first_line) > TITLE_LENGTH:
+        first_line = first_line[: TITLE_LENGTH - 1].rstrip() + "…"
+    return first_line or "untitled"
+
+
+class HistoryService:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._opened: HistoryStore | None = None
+
+    @property
+    def enabled_by_default(self) -> bool:
+        return self._config.settings.history.save
+
+    @property
+    def store(self) -> HistoryStore:
+        if self._opened is None:
+            # Imported here: the store brings sqlite3, which `termllm ls` and `--help` never need.
+            from termllm.store import HistoryStore
+
+            self._opened = HistoryStore.open(self._config.paths.history_db)
+        return self._opened
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+
+    def start(
+        self, model_ref: str, system_prompt: str | None, params: GenParams, prompt: str
+    ) -> ConversationRecord:
+        return self.store.create_conversation(
+            title_from(prompt), model_ref, system_prompt or None, asdict(params)
+        )
+
+    def resume(self, conversation_id: str | None) -> Continuation:
+        """The conversation to continue: the given id (or unique prefix), else the latest."""
+        store = self.store
+        if conversation_id:
+            conversation = store.get_conversation(store.resolve_id(conversation_id))
+        else:
+            latest = store.latest_conversation()
+            if latest is None:
+                raise ConversationNotFoundError("no conversation to continue yet")
+            conversation = latest
+        branch = store.current_branch(conversation.id)
+        messages = tuple(
+            Message(Role(record.role), record.content)
+            for record in branch
+            if record.role != Role.SYSTEM.value
+        )
+        return Continuation(conversation, messages, branch[-1].id if branch else None)
+
+    def add_user(self, conversation_id: str, parent_id: str | None, text: str) -> MessageRecord:
+        return self.store.add_message(conversation_id, parent_id, Role.USER.value, text)
+
+    def add_answer(
+        self, conversation_id: str, parent_id: str, completion: Completion, model_ref: str
+    ) -> MessageRecord:
+        timings = completion.timings
+        return self.store.add_message(
+            conversation_id,
+            parent_id,
+            Role.ASSISTANT.value,
+            completion.content,
+            model=model_ref,
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+            timings={
+                "ttft_ms": timings.ttft_ms,
+                "prompt_tokens_per_s": timings.prompt_tokens_per_s,
+                "decode_tokens_per_s": timings.decode_tokens_per_s,
+                "load_ms": timings.load_ms,
+            },
+            finish_reason=completion.finish_reason.value,
+        )
+
+    def recent(self, limit: int | None) -> list[ConversationRecord]:
+        return self.store.list_conversations(limit)
+
+    def find(self, conversation_id: str) -> ConversationRecord:
+        return self.store.get_conversation(self.store.resolve_id(conversation_id))
+
+    def transcript(self, conversation_id: str) -> tuple[ConversationRecord, list[MessageRecord]]:
+        """The conversation and its current branch, system prompt first when there is one."""
+        conversation = self.find(conversation_id)
+        return conversation, self.store.current_branch(conversation.id)
+
+    def search(self, query: str, limit: int) -> list[SearchHit]:
+        if not query.strip():
+            raise UsageError("nothing to search for")
+        return self.store.search(query, limit)
+
+    def rename(self, conversation_id: str, title: str) -> ConversationRecord:
+        if not title.strip():
+            raise UsageError("a title cannot be empty")
+        conversation = self.find(conversation_id)
+        self.store.rename(conversation.id, title.strip())
+        return self.store.get_conversation(conversation.id)
+
+    def delete(self, conversation_ids: Sequence[str]) -> list[ConversationRecord]:
+        found = [self.find(conversation_id) for conversation_id in conversation_ids]
+        self.store.delete([conversation.id for conversation in found])
+        return found
+
+    def export_json(self, conversation_ids: Sequence[str]) -> dict[str, Any]:
+        """One conversation's export as it is, or several wrapped in a history document."""
+        exports = [self.store.export_conversation(self.find(cid).id) for cid in conversation_ids]
+        if len(exports) == 1:
+            return exports[0]
+        return {"format": EXPORT_ALL_FORMAT, "version": 1, "conversations": exports}
+
+    def all_ids(self) -> list[str]:
+        return [conversation.id for conversation in self.store.list_conversations(None)]
+
+    def import_json(self, data: Any) -> list[ConversationRecord]:
+        """Restore exported conversations under new ids; nothing existing is touched."""
+        if isinstance(data, Mapping) and data.get("format") == EXPORT_ALL_FORMAT:
+            items = data.get("conversations")
+            if not isinstance(items, list):
+                raise UsageError("not a termllm history export: 'conversations' is not a list")
+            return [self.store.import_conversation(item) for item in items]
+        if not isinstance(data, Mapping):
+            raise UsageError("not a termllm export: expected a JSON object")
+        return [self.store.import_conversation(data)]

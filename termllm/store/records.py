@@ -1,0 +1,55 @@
+"""What the history store hands out: immutable snapshots of saved rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+ROLES: Final = ("system", "user", "assistant")
+FINISH_REASONS: Final = ("stop", "length", "cancelled", "error")
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    id: str
+    title: str
+    model: str | None
+    system_prompt: str | None
+    # Generation parameters as given to create_conversation (stored as JSON).
+    params: dict[str, object]
+    created_at: float
+    # The time of the newest message (or of creation): what "most recent" means. Renaming a
+    # conversation does not change it.
+    updated_at: float
+    message_count: int
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: str
+    conversation_id: str
+    # The message this one answers or follows; siblings with one parent are branches.
+    parent_id: str | None
+    role: str
+    content: str
+    model: str | None
+    created_at: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    # ttft_ms, prompt_tokens_per_s, decode_tokens_per_s, load_ms.
+    timings: dict[str, float] | None
+    # stop | length | cancelled | error, for assistant messages.
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    conversation_id: str
+    conversation_title: str
+    # None when the conversation's title matched rather than a message.
+    message_id: str | None
+    role: str | None
+    # One line of the matching text, each match wrapped in "[" and "]".
+    snippet: str
+    # Smaller is better; hits come sorted by it.
+    rank: float

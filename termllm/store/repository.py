@@ -1,0 +1,293 @@
+"""The history store: conversations and their messages in one SQLite file that every termllm
+process (each `ask`, the TUI) opens and writes at the same time.
+
+Every write is one short transaction, committed before the method returns. Messages are never
+edited: regenerating or editing adds a sibling under the same parent, so old answers stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+
+from termllm.errors import ConversationNotFoundError, UsageError
+from termllm.store import search as fulltext
+from termllm.store.connection import configure, connect, sqlite_errors, transaction
+from termllm.store.exchange import parse_export, to_export
+from termllm.store.migrations import check_known, migrate, schema_version
+from termllm.store.records import (
+    FINISH_REASONS,
+    ROLES,
+    ConversationRecord,
+    MessageRecord,
+    SearchHit,
+)
+from termllm.store.rows import (
+    CONVERSATION_SELECT,
+    conversation_from_row,
+    insert_conversation,
+    insert_message,
+    messages_of,
+    require_conversation,
+    unused_id,
+)
+
+__all__ = ["ConversationRecord", "HistoryStore", "MessageRecord", "SearchHit"]
+
+# Most ids the "ambiguous prefix" error lists.
+_SHOWN_CANDIDATES = 5
+
+
+class HistoryStore:
+    """Open with `HistoryStore.open(path)`; safe to share between threads of one process."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, backup_path: Path | None) -> None:
+        self._conn = conn
+        self._path = path
+        self._lock = threading.Lock()
+        self.backup_path = backup_path
+        """The copy made before this open migrated an older schema, if it did."""
+
+    @classmethod
+    def open(cls, path: Path) -> HistoryStore:
+        """Open (creating the file and its folders if needed) and bring the schema up to date."""
+        conn = connect(path)
+        try:
+            with sqlite_errors(path):
+                # Before changing any setting: a newer termllm's database is left untouched.
+                check_known(schema_version(conn), path)
+                configure(conn)
+            backup_path = migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, backup_path)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        with self._lock, sqlite_errors(self._path), transaction(self._conn, write=write) as conn:
+            yield conn
+
+    def create_conversation(
+        self,
+        title: str,
+        model: str | None,
+        system_prompt: str | None,
+        params: Mapping[str, object],
+    ) -> ConversationRecord:
+        params_json = json.dumps(dict(params), ensure_ascii=False, allow_nan=False)
+        now = time.time()
+        with self._transaction(write=True) as conn:
+            conversation_id = unused_id(conn, "conversations")
+            insert_conversation(
+                conn, conversation_id, title, model, system_prompt, params_json, now, now
+            )
+        return ConversationRecord(
+            conversation_id, title, model, system_prompt, json.loads(params_json), now, now, 0
+        )
+
+    def add_message(
+        self,
+        conversation_id: str,
+        parent_id: str | None,
+        role: str,
+        content: str,
+        *,
+        model: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        timings: Mapping[str, float] | None = None,
+        finish_reason: str | None = None,
+    ) -> MessageRecord:
+        """Save one message, durably, and make it the conversation's newest activity.
+
+        A parent from another conversation, an unknown role or finish reason, or a finish
+        reason on anything but an assistant message is a caller's bug (ValueError).
+        """
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if finish_reason is not None and (
+            role != "assistant" or finish_reason not in FINISH_REASONS
+        ):
+            raise ValueError(f"finish reason {finish_reason!r} does not fit a {role} message")
+        with self._transaction(write=True) as conn:
+            require_conversation(conn, conversation_id)
+            if parent_id is not None:
+                row = conn.execute(
+                    "SELECT conversation_id FROM messages WHERE id = ?", (parent_id,)
+                ).fetchone()
+                if row is None or row[0] != conversation_id:
+                    raise ValueError(f"message {parent_id!r} is not in {conversation_id!r}")
+            # Never earlier than the conversation's newest message, even if the clock stepped
+            # back: "newest" decides which branch is current.
+            newest = conn.execute(
+                "SELECT max(created_at) FROM messages WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()[0]
+            message = MessageRecord(
+                id=unused_id(conn, "messages"),
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                role=role,
+                content=content,
+                model=model,
+                created_at=max(time.time(), newest or 0.0),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                timings=None if timings is None else {k: float(v) for k, v in timings.items()},
+                finish_reason=finish_reason,
+            )
+            insert_message(conn, message)
+            conn.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+                (message.created_at, conversation_id),
+            )
+        return message
+
+    def get_conversation(self, conversation_id: str) -> ConversationRecord:
+        with self._transaction(write=False) as conn:
+            return require_conversation(conn, conversation_id)
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one conversation whose id starts with `prefix`."""
+        wanted = prefix.strip().lower()
+        if not wanted:
+            raise UsageError("a conversation id cannot be empty")
+        with self._transaction(write=False) as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM conversations WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?",
+                    (len(wanted), wanted, _SHOWN_CANDIDATES + 1),
+                )
+            ]
+        if not ids:
+            raise ConversationNotFoundError(f"no conversation '{prefix}'")
+        if len(ids) > 1:
+            shown = ", ".join(ids[:_SHOWN_CANDIDATES])
+            more = ", …" if len(ids) > _SHOWN_CANDIDATES else ""
+            raise UsageError(
+                f"'{prefix}' matches several conversations ({shown}{more}); give more of the id"
+            )
+        found: str = ids[0]
+        return found
+
+    def latest_conversation(self) -> ConversationRecord | None:
+        conversations = self.list_conversations(limit=1)
+        return conversations[0] if conversations else None
+
+    def list_conversations(self, limit: int | None = None) -> list[ConversationRecord]:
+        """Most recently active first."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                f"{CONVERSATION_SELECT} ORDER BY c.updated_at DESC, c.seq DESC LIMIT ?",
+                (-1 if limit is None else max(limit, 0),),
+            ).fetchall()
+        return [conversation_from_row(row) for row in rows]
+
+    def messages(self, conversation_id: str) -> list[MessageRecord]:
+        """Every message of every branch, oldest first."""
+        with self._transaction(write=False) as conn:
+            require_conversation(conn, conversation_id)
+            return messages_of(conn, conversation_id)
+
+    def current_branch(
+        self, conversation_id: str, leaf_id: str | None = None
+    ) -> list[MessageRecord]:
+        """The messages from the root down to `leaf_id` (default: the newest message)."""
+        every = self.messages(conversation_id)
+        by_id = {message.id: message for message in every}
+        if leaf_id is not None and leaf_id not in by_id:
+            raise ValueError(f"message {leaf_id!r} is not in {conversation_id!r}")
+        if not every:
+            return []
+        node: MessageRecord | None = every[-1] if leaf_id is None else by_id[leaf_id]
+        branch: list[MessageRecord] = []
+        while node is not None:
+            branch.append(node)
+            node = None if node.parent_id is None else by_id[node.parent_id]
+        return branch[::-1]
+
+    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Messages and titles matching every term of `query`, best first (see search.py)."""
+        with self._transaction(write=False) as conn:
+            return fulltext.search(conn, query, limit)
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        with self._transaction(write=True) as conn:
+            changed = conn.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id)
+            ).rowcount
+            if not changed:
+                raise ConversationNotFoundError(f"no conversation '{conversation_id}'")
+
+    def delete(self, conversation_ids: Sequence[str]) -> int:
+        """Delete conversations with their messages; returns how many existed."""
+        with self._transaction(write=True) as conn:
+            deleted: int = conn.executemany(
+                "DELETE FROM conversations WHERE id = ?",
+                [(conversation_id,) for conversation_id in dict.fromkeys(conversation_ids)],
+            ).rowcount
+        return deleted
+
+    def export_conversation(self, conversation_id: str) -> dict[str, object]:
+        """A JSON-ready copy of the conversation and all its messages (see exchange.py)."""
+        with self._transaction(write=False) as conn:
+            conversation = require_conversation(conn, conversation_id)
+            return to_export(conversation, messages_of(conn, conversation_id))
+
+    def import_conversation(self, data: Mapping[str, object]) -> ConversationRecord:
+        """Add an exported conversation under new ids; raises UsageError if `data` is not one."""
+        exported, exported_messages = parse_export(data)
+        with self._transaction(write=True) as conn:
+            conversation_id = unused_id(conn, "conversations")
+            insert_conversation(
+                conn,
+                conversation_id,
+                exported.title,
+                exported.model,
+                exported.system_prompt,
+                json.dumps(exported.params, ensure_ascii=False),
+                exported.created_at,
+                exported.updated_at,
+            )
+            new_ids: dict[str, str] = {}
+            for message in exported_messages:
+                new_ids[message.id] = unused_id(conn, "messages")
+                parent_id = None if message.parent_id is None else new_ids[message.parent_id]
+                insert_message(
+                    conn,
+                    replace(
+                        message,
+                        id=new_ids[message.id],
+                        conversation_id=conversation_id,
+                        parent_id=parent_id,
+                    ),
+                )
+            return require_conversation(conn, conversation_id)

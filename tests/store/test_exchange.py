@@ -1,0 +1,143 @@
+"""Export to JSON and import back: every field survives, ids are new, bad files are refused."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from termllm.errors import ExitCode, UsageError
+from termllm.store import ExportFormatError, HistoryStore
+
+
+def build(store: HistoryStore) -> str:
+    conversation = store.create_conversation(
+        "Branches 分岐", "org/m:Q4_K_M", "Be brief.", {"temperature": 0.7, "stop": ["\n\n"]}
+    )
+    system = store.add_message(conversation.id, None, "system", "Be brief.")
+    question = store.add_message(conversation.id, system.id, "user", "Name a colour")
+    store.add_message(
+        conversation.id,
+        question.id,
+        "assistant",
+        "Red",
+        model="org/m:Q4_K_M",
+        prompt_tokens=20,
+        completion_tokens=2,
+        timings={"ttft_ms": 31.5, "decode_tokens_per_s": 90.0},
+        finish_reason="stop",
+    )
+    store.add_message(
+        conversation.id, question.id, "assistant", "Bl", model="x", finish_reason="cancelled"
+    )
+    return conversation.id
+
+
+def test_export_then_import_reproduces_the_conversation_under_new_ids(
+    store: HistoryStore,
+) -> None:
+    original_id = build(store)
+    exported = store.export_conversation(original_id)
+    assert (exported["format"], exported["version"]) == ("termllm.conversation", 1)
+
+    imported = store.import_conversation(json.loads(json.dumps(exported)))
+    again = store.export_conversation(imported.id)
+
+    assert imported.id != original_id and imported.message_count == 4
+    old_conversation, new_conversation = exported["conversation"], again["conversation"]
+    assert isinstance(old_conversation, dict) and isinstance(new_conversation, dict)
+    assert {**new_conversation, "id": original_id} == old_conversation
+    old_messages, new_messages = exported["messages"], again["messages"]
+    assert isinstance(old_messages, list) and isinstance(new_messages, list)
+    mapping = {old["id"]: new["id"] for old, new in zip(old_messages, new_messages, strict=True)}
+    assert len(set(mapping.values()) | set(mapping)) == 8
+    for old, new in zip(old_messages, new_messages, strict=True):
+        remapped = {
+            **old,
+            "id": mapping[old["id"]],
+            "conversation_id": imported.id,
+            "parent_id": old["parent_id"] and mapping[old["parent_id"]],
+        }
+        assert new == remapped
+    # The original is untouched; importing again makes a third copy.
+    assert store.export_conversation(original_id) == exported
+    store.import_conversation(exported)
+    assert len(store.list_conversations()) == 3
+
+
+def test_imported_branches_keep_their_shape(store: HistoryStore) -> None:
+    imported = store.import_conversation(store.export_conversation(build(store)))
+    branch = store.current_branch(imported.id)
+    assert [m.content for m in branch] == ["Be brief.", "Name a colour", "Bl"]
+    assert [hit.conversation_id for hit in store.search("分岐")] != []
+
+
+Change = Callable[[dict[str, Any]], object]
+
+
+def set_in(path: tuple[object, ...], value: object) -> Change:
+    def change(data: dict[str, Any]) -> None:
+        target: Any = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (set_in(("format",), "something.else"), "'format' must be 'termllm.conversation'"),
+        (set_in(("version",), 2), "export version 2 is not 1"),
+        (set_in(("version",), True), "export version True is not 1"),
+        (set_in(("conversation",), []), "conversation must be an object"),
+        (set_in(("conversation", "title"), None), "conversation.title must be a string"),
+        (set_in(("conversation", "params"), [1]), "conversation.params must be an object"),
+        (set_in(("conversation", "created_at"), "yesterday"), "conversation.created_at must"),
+        (set_in(("conversation", "updated_at"), float("nan")), "conversation.updated_at must"),
+        (set_in(("messages",), {}), "'messages' must be a list"),
+        (set_in(("messages", 1), "hi"), r"messages\[1\] must be an object"),
+        (set_in(("messages", 1, "role"), "tool"), r"messages\[1\]\.role must be one of"),
+        (set_in(("messages", 1, "content"), 5), r"messages\[1\]\.content must be a string"),
+        (set_in(("messages", 1, "parent_id"), "nowhere"), "is not a message before it"),
+        (set_in(("messages", 0, "parent_id"), "LAST"), "is not a message before it"),
+        (set_in(("messages", 1, "id"), "FIRST"), r"messages\[1\]\.id .* is used twice"),
+        (set_in(("messages", 2, "prompt_tokens"), -1), "prompt_tokens must be a whole number"),
+        (set_in(("messages", 2, "completion_tokens"), True), "completion_tokens must be"),
+        (set_in(("messages", 2, "timings"), {"ttft_ms": "fast"}), "timings must be an object"),
+        (set_in(("messages", 2, "finish_reason"), "bored"), "finish_reason must be one of"),
+        (
+            set_in(("messages", 1, "finish_reason"), "stop"),
+            "finish_reason is only for assistant messages",
+        ),
+    ],
+)
+def test_malformed_exports_are_refused_with_a_reason(
+    store: HistoryStore, change: Change, reason: str
+) -> None:
+    data = copy.deepcopy(store.export_conversation(build(store)))
+    change(data)
+    # FIRST and LAST stand for ids that exist only once exported.
+    original = store.export_conversation(store.list_conversations()[0].id)["messages"]
+    assert isinstance(original, list)
+    placeholders = {"FIRST": original[0]["id"], "LAST": original[-1]["id"]}
+    for message in data["messages"] if isinstance(data["messages"], list) else []:
+        for key in ("id", "parent_id") if isinstance(message, dict) else ():
+            message[key] = placeholders.get(message[key], message[key])
+
+    with pytest.raises(UsageError, match=reason) as caught:
+        store.import_conversation(data)
+    assert isinstance(caught.value, ExportFormatError)
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith("not an importable termllm conversation: ")
+    assert len(store.list_conversations()) == 1
+
+
+def test_data_that_is_not_an_object_is_refused(store: HistoryStore) -> None:
+    with pytest.raises(ExportFormatError, match="expected a JSON object"):
+        store.import_conversation([])  # type: ignore[arg-type]
