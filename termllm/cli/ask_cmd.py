@@ -96,32 +96,15 @@ def ask(
     fitted = chat.fit(loaded, messages, params)
     for warning in fitted.warnings:
         note(f"warning: {warning}")
-    saved: tuple[str, str] | None = None
-    if save:
-        # Committed before generation starts: a crash or kill mid-answer keeps the question.
-        conversation_id = (
-            resumed.conversation.id
-            if resumed
-            else history.start(chosen.ref, system_prompt, params, text).id
-        )
-        parent = history.add_user(conversation_id, resumed.leaf_id if resumed else None, text)
-        saved = (conversation_id, parent.id)
-    writer: AnswerWriter | None = None
-    if not as_json:
-        writer = PlainWriter()
-        if sys.stdout.isatty():
-            # Rich's Markdown stack costs a noticeable share of start-up; pipes never need it.
-            from termllm.cli.answer_render import MarkdownWriter
-
-            writer = MarkdownWriter(stdout_console())
-    completion = _generate(loaded, fitted.messages, params, writer, report.load_ms)
-    answer_id = None
-    if saved is not None:
-        answer_id = history.add_answer(saved[0], saved[1], completion, chosen.ref).id
+    exchange = (
+        history.save_question(resumed, chosen.ref, system_prompt, params, text) if save else None
+    )
+    completion = _generate(loaded, fitted.messages, params, _answer_writer(as_json), report)
+    answer = history.save_answer(exchange, completion, chosen.ref) if exchange else None
     if as_json:
         result = _json_result(chosen.ref, completion)
-        result["conversation_id"] = saved[0] if saved else None
-        result["message_id"] = answer_id
+        result["conversation_id"] = exchange.conversation_id if exchange else None
+        result["message_id"] = answer.id if answer else None
         print_json(result)
     if stats:
         note(_stats_line(completion))
@@ -156,6 +139,17 @@ def _load(chat: ChatService, model: LocalModel, options: LoadOptions) -> LoadedM
         return chat.load(model, options)
 
 
+def _answer_writer(as_json: bool) -> AnswerWriter | None:
+    if as_json:
+        return None
+    if not sys.stdout.isatty():
+        return PlainWriter()
+    # Rich's Markdown stack costs a noticeable share of start-up; pipes never need it.
+    from termllm.cli.answer_render import MarkdownWriter
+
+    return MarkdownWriter(stdout_console())
+
+
 def _report_load(report: LoadReport, verbose: bool) -> None:
     for warning in report.warnings:
         note(f"warning: {warning}")
@@ -174,8 +168,9 @@ def _generate(
     messages: tuple[Message, ...],
     params: GenParams,
     writer: AnswerWriter | None,
-    load_ms: float,
+    report: LoadReport,
 ) -> Completion:
+    load_ms = report.load_ms
     cancel = threading.Event()
     parts: list[str] = []
     started = time.perf_counter()

@@ -27,6 +27,14 @@ class Continuation:
     leaf_id: str | None
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """A saved question, waiting for its answer."""
+
+    conversation_id: str
+    question_id: str
+
+
 def title_from(prompt: str) -> str:
     """The first non-empty line of the first prompt, trimmed to a readable length."""
     first_line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
@@ -83,16 +91,32 @@ class HistoryService:
         )
         return Continuation(conversation, messages, branch[-1].id if branch else None)
 
-    def add_user(self, conversation_id: str, parent_id: str | None, text: str) -> MessageRecord:
-        return self.store.add_message(conversation_id, parent_id, Role.USER.value, text)
+    def save_question(
+        self,
+        resumed: Continuation | None,
+        model_ref: str,
+        system_prompt: str | None,
+        params: GenParams,
+        text: str,
+    ) -> Exchange:
+        """Commit the question (starting a conversation if needed) before any answer exists, so
+        a crash or a kill mid-answer still keeps it."""
+        if resumed is not None:
+            conversation_id, parent_id = resumed.conversation.id, resumed.leaf_id
+        else:
+            conversation_id = self.start(model_ref, system_prompt, params, text).id
+            parent_id = None
+        question = self.store.add_message(conversation_id, parent_id, Role.USER.value, text)
+        return Exchange(conversation_id, question.id)
 
-    def add_answer(
-        self, conversation_id: str, parent_id: str, completion: Completion, model_ref: str
+    def save_answer(
+        self, exchange: Exchange, completion: Completion, model_ref: str
     ) -> MessageRecord:
+        """The answer as it ended: complete, cut by length, cancelled or failed."""
         timings = completion.timings
         return self.store.add_message(
-            conversation_id,
-            parent_id,
+            exchange.conversation_id,
+            exchange.question_id,
             Role.ASSISTANT.value,
             completion.content,
             model=model_ref,
