@@ -90,11 +90,23 @@ class HubSettings:
 
 
 @dataclass(frozen=True)
+class TuiSettings:
+    theme: str = field(
+        default="termllm-dark",
+        metadata=doc("Theme used until one is picked in the app (the pick is remembered)."),
+    )
+    keymap: str = field(
+        default="", metadata=doc('Key overrides as "id=key,id=key", e.g. "help=f12".')
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
     hub: HubSettings = field(default_factory=HubSettings)
+    tui: TuiSettings = field(default_factory=TuiSettings)
 
 
 @dataclass(frozen=True)

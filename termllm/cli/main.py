@@ -9,14 +9,13 @@ import traceback
 import typer
 
 from termllm import __version__
-from termllm.cli import ask_cmd, config_cmd, doctor_cmd, history_cmd, models_cmd
+from termllm.cli import ask_cmd, chat_cmd, config_cmd, doctor_cmd, history_cmd, models_cmd
 from termllm.cli.context import LazyServices
 from termllm.errors import ExitCode, TermllmError
 
 app = typer.Typer(
     name="termllm",
     help="Chat with local GGUF models from your terminal.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -29,7 +28,7 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def main(
     ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
@@ -39,9 +38,13 @@ def main(
 ) -> None:
     """Chat with local GGUF models from your terminal."""
     ctx.obj = LazyServices()
+    if ctx.invoked_subcommand is None:
+        # Bare `termllm` opens the chat app, as `termllm chat` would.
+        ctx.invoke(chat_cmd.chat, ctx, model=None, cid=None)
 
 
 ask_cmd.register(app)
+chat_cmd.register(app)
 models_cmd.register(app)
 app.add_typer(history_cmd.app, name="history")
 app.add_typer(config_cmd.app, name="config")

@@ -1,0 +1,1 @@
+"""The Textual chat app; it reaches models and history only through the services."""

@@ -1,0 +1,237 @@
+"""The chat app: a conversation list, the conversation, a prompt and a status bar."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import OptionList
+
+from termllm.app import Services
+from termllm.domain import Completion
+from termllm.engine.base import LoadReport
+from termllm.errors import TermllmError
+from termllm.tui.screens.help import HelpScreen, help_rows
+from termllm.tui.session import ChatSession
+from termllm.tui.widgets.messages import AnswerView, ConversationView
+from termllm.tui.widgets.prompt import PromptInput
+from termllm.tui.widgets.sidebar import ConversationList
+from termllm.tui.widgets.status import StatusBar, placement_text
+
+logger = logging.getLogger(__name__)
+
+
+class ChatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "termllm"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "new_conversation", "New conversation", id="new_conversation"),
+        Binding("escape", "cancel", "Cancel the answer", id="cancel"),
+        Binding("f1,question_mark", "help", "Help", id="help"),
+        Binding("ctrl+b", "focus_sidebar", "Conversations", id="focus_sidebar"),
+        Binding("ctrl+e", "focus_prompt", "Prompt", id="focus_prompt"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        services: Services,
+        model_ref: str | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.session = ChatSession(services, model_ref)
+        self.conversation_id: str | None = None
+        self.requested_conversation = conversation_id
+        self._cancel: threading.Event | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            sidebar = ConversationList(id="sidebar")
+            sidebar.border_title = "Conversations"
+            yield sidebar
+            with Vertical(id="chat"):
+                yield ConversationView(id="messages")
+                yield PromptInput(id="prompt")
+        yield StatusBar(id="status")
+
+    async def on_mount(self) -> None:
+        self.query_one(PromptInput).focus()
+        conversation_model = None
+        if self.requested_conversation:
+            try:
+                conversation = self.services.history.find(self.requested_conversation)
+            except TermllmError as err:
+                self.notify(err.message, severity="error")
+            else:
+                conversation_model = conversation.model
+                await self.show_conversation(conversation.id)
+        self.refresh_sidebar()
+        self._preload(conversation_model)
+
+    @property
+    def generating(self) -> bool:
+        return self._cancel is not None
+
+    def refresh_sidebar(self) -> None:
+        conversations = self.services.history.recent(None)
+        self.query_one(ConversationList).show(conversations, self.conversation_id)
+
+    async def show_conversation(self, conversation_id: str | None) -> None:
+        """Show a saved conversation (None: a new, empty one) and its context use."""
+        self.conversation_id = conversation_id
+        rows: list[tuple[str, str, str | None]] = []
+        used = 0
+        if conversation_id is not None:
+            _, records = self.services.history.transcript(conversation_id)
+            rows = [(r.role, r.content, r.finish_reason) for r in records]
+            answered = [r for r in records if r.prompt_tokens is not None]
+            if answered:
+                last = answered[-1]
+                used = (last.prompt_tokens or 0) + (last.completion_tokens or 0)
+        await self.query_one(ConversationView).show(rows)
+        self.query_one(StatusBar).change(used_tokens=used)
+        self.query_one(ConversationList).select(conversation_id)
+
+    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        chosen = event.option.id
+        if chosen is not None and chosen != self.conversation_id:
+            self.action_cancel()
+            await self.show_conversation(chosen)
+
+    async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        if self.generating:
+            self.notify("an answer is still streaming: Esc cancels it", severity="warning")
+            return
+        view = await self.query_one(ConversationView).add_exchange(event.text)
+        self._cancel = threading.Event()
+        self._generate(self.conversation_id, event.text, view, self._cancel)
+
+    async def action_new_conversation(self) -> None:
+        self.action_cancel()
+        await self.show_conversation(None)
+        self.query_one(PromptInput).focus()
+
+    def action_cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    async def action_quit(self) -> None:
+        # A streaming answer stops at the next token and is saved as cancelled before the
+        # process ends (Python waits for worker threads at exit).
+        self.action_cancel()
+        self.exit()
+
+    def action_help(self) -> None:
+        bindings = [*self.BINDINGS, *PromptInput.BINDINGS]
+        self.push_screen(HelpScreen(help_rows(b for b in bindings if isinstance(b, Binding))))
+
+    def action_focus_sidebar(self) -> None:
+        self.query_one(ConversationList).focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _preload(self, conversation_model: str | None) -> None:
+        """Load the model at start-up so the first answer does not wait for it."""
+        try:
+            model = self.session.choose(conversation_model)
+            self.call_from_thread(self._model_status, model.ref, None)
+            report = self.session.ensure_loaded(model).report
+        except TermllmError as err:
+            self.call_from_thread(self._load_failed, err.message)
+            return
+        except Exception as err:
+            logger.exception("loading the model failed")
+            self.call_from_thread(self._load_failed, f"{type(err).__name__}: {err}")
+            return
+        self.call_from_thread(self._model_status, model.ref, report)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _generate(
+        self, conversation_id: str | None, text: str, view: AnswerView, cancel: threading.Event
+    ) -> None:
+        def show(callback: Callable[..., object], *args: object) -> None:
+            """Run `callback` on the event loop and wait for it: the wait keeps a fast engine
+            from queueing more fragments than the screen can take."""
+            try:
+                self.call_from_thread(callback, *args)
+            except RuntimeError:
+                # The app has closed: stop generating; the session still saves the answer.
+                cancel.set()
+
+        try:
+            completion = self.session.ask(
+                conversation_id,
+                text,
+                cancel,
+                on_saved=lambda cid: show(self._question_saved, cid, view),
+                on_model=lambda ref, report: show(self._model_status, ref, report),
+                on_text=lambda fragment: show(self._append, view, fragment),
+            )
+        except TermllmError as err:
+            show(self._failed, view, err.message, cancel)
+            return
+        except Exception as err:
+            # Anything unexpected still ends as a notification: a worker traceback on screen
+            # would take the user's conversation with it.
+            logger.exception("generation failed")
+            show(self._failed, view, f"{type(err).__name__}: {err}", cancel)
+            return
+        show(self._answered, view, completion, cancel)
+
+    def _question_saved(self, conversation_id: str, view: AnswerView) -> None:
+        # A detached view means the user moved to another conversation meanwhile.
+        if view.is_attached:
+            self.conversation_id = conversation_id
+            self.refresh_sidebar()
+
+    def _model_status(self, model_ref: str, report: LoadReport | None) -> None:
+        status = self.query_one(StatusBar)
+        if report is None:
+            status.change(model=model_ref, loading=True, placement="", n_ctx=0)
+        else:
+            status.change(
+                model=model_ref, loading=False, placement=placement_text(report), n_ctx=report.n_ctx
+            )
+
+    def _load_failed(self, message: str) -> None:
+        self.query_one(StatusBar).change(loading=False)
+        self.notify(message, title="Could not load the model", severity="error")
+
+    async def _append(self, view: AnswerView, fragment: str) -> None:
+        if view.is_attached:
+            await view.add_fragment(fragment)
+
+    async def _answered(
+        self, view: AnswerView, completion: Completion, cancel: threading.Event
+    ) -> None:
+        if view.is_attached:
+            await view.finish(completion.content, completion.finish_reason.value, completion.error)
+        if cancel is self._cancel:
+            self._cancel = None
+            usage = completion.usage
+            self.query_one(StatusBar).change(
+                used_tokens=usage.prompt_tokens + usage.completion_tokens,
+                tokens_per_s=completion.timings.decode_tokens_per_s,
+            )
+        if completion.error:
+            self.notify(completion.error, title="Generation failed", severity="error")
+        self.refresh_sidebar()
+
+    async def _failed(self, view: AnswerView, message: str, cancel: threading.Event) -> None:
+        if cancel is self._cancel:
+            self._cancel = None
+        self.query_one(StatusBar).change(loading=False)
+        if view.is_attached:
+            await view.finish("", "error", message)
+        self.notify(message, title="No answer", severity="error")
+        self.refresh_sidebar()

@@ -1,0 +1,44 @@
+"""The status bar: model, where it runs, how full the context is, and the last answer's speed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from termllm.engine.base import LoadReport
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    model: str = "no model"
+    placement: str = ""
+    used_tokens: int = 0
+    n_ctx: int = 0
+    tokens_per_s: float | None = None
+    loading: bool = False
+
+
+def placement_text(report: LoadReport) -> str:
+    placement = report.placement
+    if placement.gpu_layers == 0:
+        return "CPU"
+    return f"GPU {placement.gpu_layers}/{placement.total_layers} {placement.device}"
+
+
+class StatusBar(Static):
+    info: reactive[StatusInfo] = reactive(StatusInfo, always_update=True)
+
+    def change(self, **fields: object) -> None:
+        self.info = replace(self.info, **fields)  # type: ignore[arg-type]
+
+    def watch_info(self, info: StatusInfo) -> None:
+        parts = [f"loading {info.model}…" if info.loading else info.model]
+        if info.placement:
+            parts.append(info.placement)
+        if info.n_ctx:
+            parts.append(f"ctx {info.used_tokens}/{info.n_ctx}")
+        if info.tokens_per_s is not None:
+            parts.append(f"{info.tokens_per_s:.1f} tok/s")
+        self.update(" · ".join(parts))

@@ -1,0 +1,113 @@
+"""The keymap setting: valid overrides apply, mistakes become one-line problems."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+import pytest
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from termllm.tui.keymap import DEFAULT_KEYS, is_valid_key, parse_keymap
+
+ISSUE_ACTIONS = {
+    *("send", "newline", "cancel", "regenerate", "previous_alternative", "next_alternative"),
+    *("edit_last_message", "copy_answer", "copy_code_block", "new_conversation"),
+    *("rename_conversation", "delete_conversation", "export_conversation", "model_picker"),
+    *("pull_model", "conversation_settings", "focus_sidebar", "focus_prompt"),
+    *("filter_conversations", "command_palette", "help", "quit", "switch_theme"),
+}
+
+
+def test_every_action_has_a_valid_distinct_default() -> None:
+    assert set(DEFAULT_KEYS) == ISSUE_ACTIONS
+    keys = [key for value in DEFAULT_KEYS.values() for key in value.split(",")]
+    assert all(is_valid_key(key) for key in keys)
+    assert len(keys) == len(set(keys))
+    assert parse_keymap(",".join(f"{k}={v.split(',')[0]}" for k, v in DEFAULT_KEYS.items())) == (
+        {k: v.split(",")[0] for k, v in DEFAULT_KEYS.items()},
+        [],
+    )
+
+
+def test_valid_overrides() -> None:
+    assert parse_keymap(" new_conversation = ctrl+t , help=f12,quit=question_mark") == (
+        {"new_conversation": "ctrl+t", "help": "f12", "quit": "question_mark"},
+        [],
+    )
+    assert parse_keymap("") == ({}, [])
+
+
+def test_swapping_two_keys_is_not_a_clash() -> None:
+    assert parse_keymap("help=f2,rename_conversation=f1") == (
+        {"help": "f2", "rename_conversation": "f1"},
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("helpp=f2", "keymap: 'helpp' is not a binding id"),
+        ("help=", "keymap: 'help' has no key"),
+        ("help", "keymap: 'help' is not id=key"),
+        ("help=ctrl+", "keymap: help=ctrl+: 'ctrl+' is not a key"),
+        ("help=nosuchkey", "keymap: help=nosuchkey: 'nosuchkey' is not a key"),
+        ("help=hyperctrl+x", "keymap: help=hyperctrl+x: 'hyperctrl+x' is not a key"),
+        ("help=ctrl+n", "keymap: help=ctrl+n: ctrl+n is also bound to new_conversation"),
+    ],
+)
+def test_problems(text: str, problem: str) -> None:
+    overrides, problems = parse_keymap(f"{text},quit=ctrl+w")
+
+    assert overrides == {"quit": "ctrl+w"}
+    assert problems == [problem]
+
+
+def test_two_overrides_on_one_key_are_both_dropped() -> None:
+    overrides, problems = parse_keymap("help=f12,quit=f12")
+
+    assert overrides == {}
+    assert problems == [
+        "keymap: help=f12: f12 is also bound to quit",
+        "keymap: quit=f12: f12 is also bound to help",
+    ]
+
+
+def test_same_key_in_two_spellings_clashes() -> None:
+    overrides, problems = parse_keymap("help=?,quit=question_mark")
+
+    assert overrides == {}
+    assert len(problems) == 2
+
+
+def test_garbage_never_raises() -> None:
+    overrides, problems = parse_keymap("==,,=x,\x00=\x01, ;;;")
+
+    assert overrides == {}
+    assert len(problems) == 4
+
+
+class KeymapHost(App[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding(DEFAULT_KEYS["help"], "opened", id="help")]
+
+    opened = 0
+
+    def action_opened(self) -> None:
+        self.opened += 1
+
+
+def test_overrides_apply_with_set_keymap() -> None:
+    app = KeymapHost()
+    overrides, _ = parse_keymap("help=f12")
+
+    async def press_old_and_new_key() -> None:
+        async with app.run_test() as pilot:
+            app.set_keymap(overrides)
+            await pilot.press("f1")
+            await pilot.press("f12")
+
+    asyncio.run(press_old_and_new_key())
+
+    assert app.opened == 1
