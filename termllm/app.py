@@ -12,6 +12,7 @@ from termllm.services.chat import ChatService
 from termllm.services.doctor import DoctorService
 from termllm.services.history import HistoryService
 from termllm.services.models import ModelService
+from termllm.services.preferences import PreferencesService
 
 if TYPE_CHECKING:
     from termllm.engine.base import Engine
@@ -25,6 +26,7 @@ class Services:
     chat: ChatService
     history: HistoryService
     doctor: DoctorService
+    preferences: PreferencesService
 
 
 def build_services(config: Config, engine_factory: Callable[[], Engine] | None = None) -> Services:
@@ -36,6 +38,7 @@ def build_services(config: Config, engine_factory: Callable[[], Engine] | None =
         chat=ChatService(config, models, engine_factory or _llama_engine),
         history=HistoryService(config),
         doctor=DoctorService(config, models),
+        preferences=PreferencesService(config),
     )
 
 

@@ -22,6 +22,7 @@ from termllm.errors import StorageError
 class AppState:
     local_models: list[str] = field(default_factory=list)
     last_used: dict[str, float] = field(default_factory=dict)
+    theme: str | None = None
 
 
 class StateFile:
@@ -91,7 +92,11 @@ class StateFile:
 
     def _write(self, state: AppState) -> None:
         temporary = self._path.with_suffix(".tmp")
-        payload = {"local_models": state.local_models, "last_used": state.last_used}
+        payload = {
+            "local_models": state.local_models,
+            "last_used": state.last_used,
+            "theme": state.theme,
+        }
         temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         temporary.replace(self._path)
 
@@ -101,7 +106,9 @@ def _from_json(raw: Any) -> AppState:
         return AppState()
     local_models = raw.get("local_models", [])
     last_used = raw.get("last_used", {})
+    theme = raw.get("theme")
     return AppState(
+        theme=theme if isinstance(theme, str) else None,
         local_models=[item for item in local_models if isinstance(item, str)]
         if isinstance(local_models, list)
         else [],

@@ -11,14 +11,18 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.theme import Theme
 from textual.widgets import OptionList
 
 from termllm.app import Services
 from termllm.domain import Completion
 from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
+from termllm.tui.keymap import DEFAULT_KEYS as KEYS
+from termllm.tui.keymap import parse_keymap
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession
+from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import ConversationList
@@ -26,17 +30,23 @@ from termllm.tui.widgets.status import StatusBar, placement_text
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_THEME = "termllm-dark"
+
 
 class ChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "termllm"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+n", "new_conversation", "New conversation", id="new_conversation"),
-        Binding("escape", "cancel", "Cancel the answer", id="cancel"),
-        Binding("f1,question_mark", "help", "Help", id="help"),
-        Binding("ctrl+b", "focus_sidebar", "Conversations", id="focus_sidebar"),
-        Binding("ctrl+e", "focus_prompt", "Prompt", id="focus_prompt"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding(
+            KEYS["new_conversation"], "new_conversation", "New conversation", id="new_conversation"
+        ),
+        Binding(KEYS["cancel"], "cancel", "Cancel the answer", id="cancel"),
+        # `?` as well, outside the prompt: the prompt keeps typed characters for itself.
+        Binding(f"{KEYS['help']},question_mark", "help", "Help", id="help"),
+        Binding(KEYS["focus_sidebar"], "focus_sidebar", "Conversations", id="focus_sidebar"),
+        Binding(KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt"),
+        Binding(KEYS["switch_theme"], "change_theme", "Theme", id="switch_theme"),
+        Binding(KEYS["quit"], "quit", "Quit", id="quit", priority=True),
     ]
 
     def __init__(
@@ -52,6 +62,10 @@ class ChatApp(App[None]):
         self.requested_conversation = conversation_id
         self._cancel: threading.Event | None = None
 
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Textual's own themes lack the code-block colours that app.tcss uses.
+        return {**super().get_theme_variable_defaults(), **CODE_VARIABLE_DEFAULTS}
+
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             sidebar = ConversationList(id="sidebar")
@@ -63,6 +77,7 @@ class ChatApp(App[None]):
         yield StatusBar(id="status")
 
     async def on_mount(self) -> None:
+        self._apply_preferences()
         self.query_one(PromptInput).focus()
         conversation_model = None
         if self.requested_conversation:
@@ -75,6 +90,27 @@ class ChatApp(App[None]):
                 await self.show_conversation(conversation.id)
         self.refresh_sidebar()
         self._preload(conversation_model)
+
+    def _apply_preferences(self) -> None:
+        """Themes (built-in and the user's), the remembered theme and the keymap setting; a
+        broken theme file or key is a notification, never a crash."""
+        preferences = self.services.preferences
+        loaded = load_themes(self.services.config.paths.config_file.parent / "themes")
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        wanted = preferences.theme()
+        if wanted not in self.available_themes:
+            loaded.problems.append(f"theme '{wanted}' is not installed; using {DEFAULT_THEME}")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        overrides, key_problems = parse_keymap(preferences.keymap())
+        self.set_keymap(overrides)
+        for problem in [*loaded.problems, *key_problems]:
+            self.notify(problem, severity="warning", timeout=10)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        self.services.preferences.remember_theme(theme.name)
 
     @property
     def generating(self) -> bool:

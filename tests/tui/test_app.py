@@ -131,7 +131,7 @@ async def test_choosing_a_conversation_in_the_sidebar_shows_it() -> None:
         assert second != first
         sidebar = app.query_one(ConversationList)
         assert [o.id for o in sidebar.options] == [second, first]
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+l")
         assert sidebar.has_focus
         await pilot.press("down", "enter")
         await pilot.pause()

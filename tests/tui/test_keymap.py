@@ -8,6 +8,7 @@ from typing import ClassVar
 import pytest
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.widgets import TextArea
 
 from termllm.tui.keymap import DEFAULT_KEYS, is_valid_key, parse_keymap
 
@@ -32,8 +33,8 @@ def test_every_action_has_a_valid_distinct_default() -> None:
 
 
 def test_valid_overrides() -> None:
-    assert parse_keymap(" new_conversation = ctrl+t , help=f12,quit=question_mark") == (
-        {"new_conversation": "ctrl+t", "help": "f12", "quit": "question_mark"},
+    assert parse_keymap(" new_conversation = ctrl+w , help=f12,quit=question_mark") == (
+        {"new_conversation": "ctrl+w", "help": "f12", "quit": "question_mark"},
         [],
     )
     assert parse_keymap("") == ({}, [])
@@ -111,3 +112,17 @@ def test_overrides_apply_with_set_keymap() -> None:
     asyncio.run(press_old_and_new_key())
 
     assert app.opened == 1
+
+
+def test_app_keys_leave_the_prompts_own_keys_alone() -> None:
+    editing_keys = {
+        key.strip()
+        for binding in TextArea.BINDINGS
+        if isinstance(binding, Binding)
+        for key in binding.key.split(",")
+    }
+    typed_in_prompt = {"send", "newline"}
+    for action, keys in DEFAULT_KEYS.items():
+        if action not in typed_in_prompt:
+            clashes = editing_keys & {key.strip() for key in keys.split(",")}
+            assert not clashes, f"{action} uses {clashes}, which the prompt keeps for editing"
