@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 from textual import work
@@ -12,6 +13,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.theme import Theme
+from textual.timer import Timer
 from textual.widgets import OptionList
 
 from termllm.app import Services
@@ -31,6 +33,25 @@ from termllm.tui.widgets.status import StatusBar, placement_text
 logger = logging.getLogger(__name__)
 
 DEFAULT_THEME = "termllm-dark"
+FRAMES_PER_S = 15
+
+
+class UnshownText:
+    """Answer text the worker produced that the screen has not taken yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: list[str] = []
+
+    def add(self, fragment: str) -> None:
+        with self._lock:
+            self._parts.append(fragment)
+
+    def take(self) -> str:
+        with self._lock:
+            text = "".join(self._parts)
+            self._parts.clear()
+            return text
 
 
 class ChatApp(App[None]):
@@ -148,7 +169,12 @@ class ChatApp(App[None]):
             return
         view = await self.query_one(ConversationView).add_exchange(event.text)
         self._cancel = threading.Event()
-        self._generate(self.conversation_id, event.text, view, self._cancel)
+        unshown = UnshownText()
+        # The screen takes the streamed text a fixed number of times a second, whatever the
+        # token rate: the worker never waits for the screen, and rendering per token would take
+        # CPU time from llama.cpp on a small machine.
+        drain = self.set_interval(1 / FRAMES_PER_S, partial(self._show_unshown, view, unshown))
+        self._generate(self.conversation_id, event.text, view, self._cancel, unshown, drain)
 
     async def action_new_conversation(self) -> None:
         self.action_cancel()
@@ -193,11 +219,16 @@ class ChatApp(App[None]):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(
-        self, conversation_id: str | None, text: str, view: AnswerView, cancel: threading.Event
+        self,
+        conversation_id: str | None,
+        text: str,
+        view: AnswerView,
+        cancel: threading.Event,
+        unshown: UnshownText,
+        drain: Timer,
     ) -> None:
         def show(callback: Callable[..., object], *args: object) -> None:
-            """Run `callback` on the event loop and wait for it: the wait keeps a fast engine
-            from queueing more fragments than the screen can take."""
+            """Run `callback` on the event loop and wait for it (rare events only)."""
             try:
                 self.call_from_thread(callback, *args)
             except RuntimeError:
@@ -211,18 +242,18 @@ class ChatApp(App[None]):
                 cancel,
                 on_saved=lambda cid: show(self._question_saved, cid, view),
                 on_model=lambda ref, report: show(self._model_status, ref, report),
-                on_text=lambda fragment: show(self._append, view, fragment),
+                on_text=unshown.add,
             )
         except TermllmError as err:
-            show(self._failed, view, err.message, cancel)
+            show(self._failed, view, err.message, cancel, drain)
             return
         except Exception as err:
             # Anything unexpected still ends as a notification: a worker traceback on screen
             # would take the user's conversation with it.
             logger.exception("generation failed")
-            show(self._failed, view, f"{type(err).__name__}: {err}", cancel)
+            show(self._failed, view, f"{type(err).__name__}: {err}", cancel, drain)
             return
-        show(self._answered, view, completion, cancel)
+        show(self._answered, view, completion, cancel, drain)
 
     def _question_saved(self, conversation_id: str, view: AnswerView) -> None:
         # A detached view means the user moved to another conversation meanwhile.
@@ -243,13 +274,15 @@ class ChatApp(App[None]):
         self.query_one(StatusBar).change(loading=False)
         self.notify(message, title="Could not load the model", severity="error")
 
-    async def _append(self, view: AnswerView, fragment: str) -> None:
-        if view.is_attached:
-            await view.add_fragment(fragment)
+    async def _show_unshown(self, view: AnswerView, unshown: UnshownText) -> None:
+        text = unshown.take()
+        if text and view.is_attached:
+            await view.add_fragment(text)
 
     async def _answered(
-        self, view: AnswerView, completion: Completion, cancel: threading.Event
+        self, view: AnswerView, completion: Completion, cancel: threading.Event, drain: Timer
     ) -> None:
+        drain.stop()
         if view.is_attached:
             await view.finish(completion.content, completion.finish_reason.value, completion.error)
         if cancel is self._cancel:
@@ -263,7 +296,10 @@ class ChatApp(App[None]):
             self.notify(completion.error, title="Generation failed", severity="error")
         self.refresh_sidebar()
 
-    async def _failed(self, view: AnswerView, message: str, cancel: threading.Event) -> None:
+    async def _failed(
+        self, view: AnswerView, message: str, cancel: threading.Event, drain: Timer
+    ) -> None:
+        drain.stop()
         if cancel is self._cancel:
             self._cancel = None
         self.query_one(StatusBar).change(loading=False)

@@ -26,15 +26,19 @@ class AnswerView(Markdown):
     def __init__(self, text: str = "", finish_reason: str | None = None) -> None:
         super().__init__(text, classes="message assistant")
         self._stream: MarkdownStream | None = None
+        self._finished = finish_reason is not None
         self.set_ending(finish_reason)
 
     async def add_fragment(self, fragment: str) -> None:
+        if self._finished:
+            return  # A batch that arrives after the final render is already in it.
         if self._stream is None:
             self._stream = Markdown.get_stream(self)
         await self._stream.write(fragment)
 
     async def finish(self, content: str, finish_reason: str, error: str | None) -> None:
         """One full render of the final text: the streamed blocks may have split differently."""
+        self._finished = True
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
