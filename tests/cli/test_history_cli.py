@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_engine import ScriptedEngine, ScriptedModel
@@ -182,41 +183,14 @@ def test_concurrent_asks_all_land_in_one_database(starter_model: Path) -> None:
 
 
 def test_continuing_with_the_real_model_sends_the_history(starter_model: Path) -> None:
-    first = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "termllm",
-            "ask",
-            *GREEDY,
-            "--max-tokens",
-            "8",
-            "--json",
-            "My name is Ada.",
-        ],
-        capture_output=True,
-        check=True,
-        env=os.environ.copy(),
-        input=b"",
-    )
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "termllm",
-            "ask",
-            *GREEDY,
-            "--max-tokens",
-            "8",
-            "--json",
-            "-c",
-            "What is my name?",
-        ],
-        capture_output=True,
-        check=True,
-        env=os.environ.copy(),
-        input=b"",
-    )
-    before, after = json.loads(first.stdout), json.loads(second.stdout)
+    def ask_json_process(*args: str) -> dict[str, Any]:
+        process = _ask_process("--max-tokens", "8", "--json", *args)
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        answer: dict[str, Any] = json.loads(out)
+        return answer
+
+    before = ask_json_process("My name is Ada.")
+    after = ask_json_process("-c", "What is my name?")
     assert after["conversation_id"] == before["conversation_id"]
     assert after["usage"]["prompt_tokens"] > before["usage"]["prompt_tokens"] + 5
