@@ -54,17 +54,18 @@ class MarkdownWriter:
             self._commit(split, closing="")
             self._reopen = ""
         pending = self._text[self._committed :]
-        if "\n" in pending and self._rendered_height() > max(4, self._console.height - 2):
+        live = self._pending()
+        # Rendered, not source, lines: headings and lists take more rows than they have lines,
+        # and a live region taller than the screen is what makes Rich repeat it.
+        rows = len(self._console.render_lines(live, pad=False))
+        too_tall = rows > max(4, self._console.height - 2)
+        if "\n" in pending and too_tall:
             cut = self._committed + _line_cut(pending)
             opener = _open_fence(self._text, cut)
             self._commit(cut, closing="```" if opener else "")
             self._reopen = opener + "\n" if opener else ""
-        self._live.update(self._pending(), refresh=True)
-
-    def _rendered_height(self) -> int:
-        # Rendered, not source, lines: headings and lists take more rows than they have lines,
-        # and a live region taller than the screen is what makes Rich repeat it.
-        return len(self._console.render_lines(self._pending(), pad=False))
+            live = self._pending()
+        self._live.update(live, refresh=True)
 
     def _commit(self, end: int, closing: str) -> None:
         block = self._reopen + self._text[self._committed : end] + closing

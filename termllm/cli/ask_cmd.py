@@ -28,7 +28,7 @@ from termllm.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from termllm.domain import LocalModel
     from termllm.engine.base import LoadedModel, LoadReport
-    from termllm.services.chat import ChatService, LoadOptions
+    from termllm.services.chat import ChatService, FittedPrompt, LoadOptions
 
 
 def ask(
@@ -99,7 +99,7 @@ def ask(
     exchange = (
         history.save_question(resumed, chosen.ref, system_prompt, params, text) if save else None
     )
-    completion = _generate(loaded, fitted.messages, params, _answer_writer(as_json), report)
+    completion = _generate(loaded, fitted, params, _answer_writer(as_json), report.load_ms)
     answer = history.save_answer(exchange, completion, chosen.ref) if exchange else None
     if as_json:
         result = _json_result(chosen.ref, completion)
@@ -165,18 +165,17 @@ def _report_load(report: LoadReport, verbose: bool) -> None:
 
 def _generate(
     loaded: LoadedModel,
-    messages: tuple[Message, ...],
+    fitted: FittedPrompt,
     params: GenParams,
     writer: AnswerWriter | None,
-    report: LoadReport,
+    load_ms: float,
 ) -> Completion:
-    load_ms = report.load_ms
     cancel = threading.Event()
     parts: list[str] = []
     started = time.perf_counter()
     completion: Completion | None = None
     try:
-        for chunk in loaded.stream_chat(messages, params, cancel):
+        for chunk in loaded.stream_chat(fitted.messages, params, cancel):
             if isinstance(chunk, TextChunk):
                 parts.append(chunk.text)
                 if writer is not None:
@@ -190,7 +189,8 @@ def _generate(
         completion = Completion(
             content="".join(parts),
             finish_reason=FinishReason.CANCELLED,
-            usage=Usage(prompt_tokens=0, completion_tokens=len(parts)),
+            # One chunk per generated token, short of text held back at a possible stop marker.
+            usage=Usage(prompt_tokens=fitted.prompt_tokens, completion_tokens=len(parts)),
             timings=Timings(load_ms, elapsed_ms, 0.0, 0.0),
         )
     finally:

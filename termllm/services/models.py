@@ -131,8 +131,8 @@ class ModelService:
         return freed
 
     def forget(self, text: str) -> Path:
-        path = self.parse(text)
-        target = path.path.resolve() if isinstance(path, PathRef) else self.find(text).path
+        ref = self.parse(text)
+        target = ref.path.resolve() if isinstance(ref, PathRef) else self.find(text).path
         if not self._state.forget_local_model(target):
             raise ModelNotFoundError(f"{target} is not in the list of local files")
         return target
