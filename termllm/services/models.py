@@ -69,10 +69,13 @@ class ModelService:
     def find(self, text: str) -> LocalModel:
         """The local model a reference names; a path to a GGUF file is remembered for `ls`."""
         ref = self.parse(text)
-        if isinstance(ref, PathRef):
+        models = self.list_models()
+        if isinstance(ref, PathRef) and find_local(ref, models) is None:
+            # Only files no other source lists: a package's or the cache's file used by path
+            # stays theirs (remembered, it would outlive them and shadow their name elsewhere).
             FileSource(ref.path)  # A clear error for a missing file or a folder.
             self._state.remember_local_model(ref.path.resolve())
-        models = self.list_models()
+            models = self.list_models()
         return require_local(self._with_default_quant(ref, models), models)
 
     def pull(self, text: str, progress: TransferProgress) -> PullResult:

@@ -7,6 +7,7 @@ from cache_builder import add_cached_repo
 from termllm_cli import termllm, termllm_process
 
 from termllm.config import load_config
+from termllm.state import StateFile
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -150,3 +151,16 @@ def test_an_unreadable_model_cache_is_a_clear_error(
     assert result.err == (
         f"termllm: error: cannot read the model cache {blocked}: Not a directory\n"
     )
+
+
+def test_using_a_packaged_or_cached_model_by_path_does_not_claim_it(
+    capsys: Capsys, starter_model: Path
+) -> None:
+    # Remembered as a local file, another Python environment's package model would come back
+    # as a second "SmolLM2-135M-Instruct" there and make the name ambiguous.
+    config = load_config()
+    add_cached_repo(config.paths.hub_cache, "org/m", {"m-Q4_0.gguf": b"0"})
+    cached = next(config.paths.hub_cache.glob("models--org--m/snapshots/*/m-Q4_0.gguf"))
+    for path in (starter_model, cached):
+        termllm(capsys, "info", str(path))
+    assert StateFile(config.paths.state_file).read().local_models == []
