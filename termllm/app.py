@@ -13,6 +13,7 @@ from termllm.services.doctor import DoctorService
 from termllm.services.history import HistoryService
 from termllm.services.models import ModelService
 from termllm.services.preferences import PreferencesService
+from termllm.services.state_cache import ConversationStates
 
 if TYPE_CHECKING:
     from termllm.engine.base import Engine
@@ -32,11 +33,12 @@ class Services:
 def build_services(config: Config, engine_factory: Callable[[], Engine] | None = None) -> Services:
     """Everything the interfaces use; tests may pass a scripted engine instead of llama.cpp."""
     models = ModelService(config, hub_factory=lambda: _hub_client(config))
+    states = ConversationStates(config)
     return Services(
         config=config,
         models=models,
-        chat=ChatService(config, models, engine_factory or _llama_engine),
-        history=HistoryService(config),
+        chat=ChatService(config, models, engine_factory or _llama_engine, states),
+        history=HistoryService(config, states),
         doctor=DoctorService(config, models),
         preferences=PreferencesService(config),
     )

@@ -74,6 +74,18 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    ram_mb: int = field(
+        default=512,
+        metadata=doc("Model state of recent conversations kept in memory (MB; 0 is off)."),
+    )
+    disk_mb: int = field(
+        default=4096,
+        metadata=doc("Model state of conversations saved on disk, so continuing is instant (MB)."),
+    )
+
+
+@dataclass(frozen=True)
 class HubSettings:
     endpoint: str = field(
         default="", metadata=doc("Hub URL; empty means HF_ENDPOINT, else huggingface.co.")
@@ -105,6 +117,7 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     hub: HubSettings = field(default_factory=HubSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
 
@@ -127,6 +140,16 @@ class Paths:
     @property
     def history_db(self) -> Path:
         return self.data_dir / "history.db"
+
+    @property
+    def kv_state_dir(self) -> Path:
+        """Saved model state of conversations: a cache, safe to delete."""
+        return self.cache_dir / "kv"
+
+    @property
+    def app_log_file(self) -> Path:
+        """termllm's own log lines (a discarded cache file, for instance)."""
+        return self.log_dir / "termllm.log"
 
     @property
     def native_log_file(self) -> Path:

@@ -148,6 +148,8 @@ class Timings:
     ttft_ms: float
     prompt_tokens_per_s: float
     decode_tokens_per_s: float
+    cached_tokens: int = 0
+    """Prompt tokens taken from the KV cache (live or restored) instead of being evaluated."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from termllm.domain import (
     Timings,
     Usage,
 )
-from termllm.engine.base import LoadedModel, LoadReport, LoadRequest, Placement
+from termllm.engine.base import KvState, LoadedModel, LoadReport, LoadRequest, Placement, SpeedTest
 
 MESSAGE_OVERHEAD = 4
 
@@ -36,8 +36,27 @@ class ScriptedModel:
         placement = Placement(0, 2, "CPU", "scripted")
         return LoadReport(self.n_ctx, 1, placement, "scripted", load_ms=1.0)
 
+    @property
+    def state_identity(self) -> str:
+        return "scripted"
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return sum(len(m.content.split()) + MESSAGE_OVERHEAD for m in messages)
+
+    def shared_prefix(self, messages: Sequence[Message], tokens: Sequence[int] | None) -> int:
+        return 0
+
+    def save_state(self) -> KvState | None:
+        return None
+
+    def restore_state(self, state: KvState) -> bool:
+        return False
+
+    def clear_state(self) -> None:
+        return None
+
+    def speed_test(self, prompt_tokens: int, generated_tokens: int) -> SpeedTest:
+        return SpeedTest(prompt_tokens, 1000.0, generated_tokens, 100.0)
 
     def truncate(self, text: str, max_tokens: int) -> str:
         return " ".join(text.split()[:max_tokens])

@@ -99,7 +99,11 @@ def ask(
     exchange = (
         history.save_question(resumed, chosen.ref, system_prompt, params, text) if save else None
     )
-    completion = _generate(loaded, fitted, params, _answer_writer(as_json), report.load_ms)
+    conversation_id = exchange.conversation_id if exchange else None
+    # A --no-save continuation still starts from the conversation's saved state.
+    state_of = conversation_id or (resumed.conversation.id if resumed else None)
+    writer = _answer_writer(as_json)
+    completion = _generate(chat, loaded, state_of, fitted, params, writer, report.load_ms)
     answer = history.save_answer(exchange, completion, chosen.ref) if exchange else None
     if as_json:
         result = _json_result(chosen.ref, completion)
@@ -108,6 +112,8 @@ def ask(
         print_json(result)
     if stats:
         note(_stats_line(completion))
+    if conversation_id and completion.finish_reason in (FinishReason.STOP, FinishReason.LENGTH):
+        chat.keep_state(loaded, conversation_id)
     if completion.finish_reason is FinishReason.ERROR:
         note(f"termllm: error: generation failed: {completion.error}")
         raise typer.Exit(ExitCode.ERROR)
@@ -164,7 +170,9 @@ def _report_load(report: LoadReport, verbose: bool) -> None:
 
 
 def _generate(
+    chat: ChatService,
     loaded: LoadedModel,
+    conversation_id: str | None,
     fitted: FittedPrompt,
     params: GenParams,
     writer: AnswerWriter | None,
@@ -175,7 +183,7 @@ def _generate(
     started = time.perf_counter()
     completion: Completion | None = None
     try:
-        for chunk in loaded.stream_chat(fitted.messages, params, cancel):
+        for chunk in chat.stream(loaded, conversation_id, fitted.messages, params, cancel):
             if isinstance(chunk, TextChunk):
                 parts.append(chunk.text)
                 if writer is not None:
@@ -215,6 +223,7 @@ def _json_result(model_ref: str, completion: Completion) -> dict[str, Any]:
             "prompt_tokens_per_s": round(timings.prompt_tokens_per_s, 1),
             "decode_tokens_per_s": round(timings.decode_tokens_per_s, 1),
             "load_ms": round(timings.load_ms, 1),
+            "cached_tokens": timings.cached_tokens,
         },
     }
 
@@ -222,7 +231,8 @@ def _json_result(model_ref: str, completion: Completion) -> dict[str, Any]:
 def _stats_line(completion: Completion) -> str:
     usage, timings = completion.usage, completion.timings
     return (
-        f"{usage.prompt_tokens} prompt tokens, {usage.completion_tokens} generated · "
+        f"{usage.prompt_tokens} prompt tokens ({timings.cached_tokens} cached), "
+        f"{usage.completion_tokens} generated · "
         f"load {timings.load_ms:.0f} ms · first token {timings.ttft_ms:.0f} ms · "
         f"prompt {timings.prompt_tokens_per_s:.0f} tok/s · "
         f"decode {timings.decode_tokens_per_s:.1f} tok/s · {completion.finish_reason.value}"

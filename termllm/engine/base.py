@@ -55,9 +55,38 @@ class LoadReport:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class KvState:
+    """What a model has read of a token sequence (its KV cache), to continue from it later
+    without reading those tokens again. `data` is the engine's own serialization."""
+
+    tokens: tuple[int, ...]
+    data: bytearray
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data) + 4 * len(self.tokens)
+
+
+@dataclass(frozen=True)
+class SpeedTest:
+    """Raw throughput, as llama-bench measures it: no sampling, no chat template."""
+
+    prompt_tokens: int
+    prompt_tokens_per_s: float
+    generated_tokens: int
+    decode_tokens_per_s: float
+
+
 class LoadedModel(Protocol):
     @property
     def report(self) -> LoadReport: ...
+
+    @property
+    def state_identity(self) -> str:
+        """What a saved KvState must have been made with to be restored into this model: the
+        model file, the context settings and the engine version."""
+        ...
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Tokens of the prompt these messages render to, generation prompt included."""
@@ -75,6 +104,30 @@ class LoadedModel(Protocol):
         Setting `cancel` stops generation between tokens; the Completion then keeps the text so
         far with finish reason `cancelled`. Errors end the stream with finish reason `error`.
         """
+        ...
+
+    def shared_prefix(self, messages: Sequence[Message], tokens: Sequence[int] | None) -> int:
+        """How many leading tokens of these messages' prompt `tokens` hold (None: the live KV
+        cache, i.e. how much of the prompt needs no evaluation now)."""
+        ...
+
+    def save_state(self) -> KvState | None:
+        """The live KV cache and the tokens it holds; None when this model's state cannot be
+        continued from a prefix (recurrent models)."""
+        ...
+
+    def restore_state(self, state: KvState) -> bool:
+        """Replace the live KV cache with `state`; False (and an empty cache) if the engine
+        rejects it."""
+        ...
+
+    def clear_state(self) -> None:
+        """Forget everything read so far: the next prompt is evaluated from its first token."""
+        ...
+
+    def speed_test(self, prompt_tokens: int, generated_tokens: int) -> SpeedTest:
+        """Evaluate `prompt_tokens` tokens in batches, then decode `generated_tokens` one at a
+        time; leaves the KV cache empty."""
         ...
 
     def close(self) -> None: ...

@@ -29,7 +29,8 @@ from termllm.domain import (
     Timings,
     Usage,
 )
-from termllm.engine.base import LoadReport, LoadRequest
+from termllm.engine import kv_state
+from termllm.engine.base import KvState, LoadReport, LoadRequest, SpeedTest
 from termllm.engine.native_log import route_native_logs
 from termllm.engine.planning import plan_load
 from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
@@ -76,16 +77,20 @@ class LlamaEngine:
             warnings.append(warning)
         load_ms = (time.perf_counter() - started) * 1000
         report = LoadReport(n_ctx, threads, placement, template.label, load_ms, tuple(warnings))
-        return LlamaModel(llama, template, report)
+        identity = kv_state.state_identity(request.model_path, n_ctx)
+        return LlamaModel(llama, template, report, identity)
 
 
 class LlamaModel:
     """A loaded model; one conversation streams at a time."""
 
-    def __init__(self, llama: Llama, template: ChatTemplate, report: LoadReport) -> None:
+    def __init__(
+        self, llama: Llama, template: ChatTemplate, report: LoadReport, state_identity: str
+    ) -> None:
         import llama_cpp
 
         self._llama = llama
+        self._state_identity = state_identity
         self._template = template
         self._report = report
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
@@ -108,8 +113,32 @@ class LlamaModel:
     def report(self) -> LoadReport:
         return self._report
 
+    @property
+    def state_identity(self) -> str:
+        return self._state_identity
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return len(self._prompt_tokens(messages))
+
+    def shared_prefix(self, messages: Sequence[Message], tokens: Sequence[int] | None) -> int:
+        import numpy as np
+
+        prompt = self._prompt_tokens(messages)
+        if tokens is None:
+            return _common_prefix(self._llama.input_ids, self._llama.n_tokens, prompt)
+        return _common_prefix(np.asarray(tokens, dtype=np.intc), len(tokens), prompt)
+
+    def save_state(self) -> KvState | None:
+        return None if self._recurrent else kv_state.save(self._llama)
+
+    def restore_state(self, state: KvState) -> bool:
+        return False if self._recurrent else kv_state.restore(self._llama, state)
+
+    def clear_state(self) -> None:
+        kv_state.clear(self._llama)
+
+    def speed_test(self, prompt_tokens: int, generated_tokens: int) -> SpeedTest:
+        return kv_state.speed_test(self._llama, prompt_tokens, generated_tokens)
 
     def truncate(self, text: str, max_tokens: int) -> str:
         tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -224,6 +253,7 @@ class LlamaModel:
             ttft_ms=(first - started) * 1000 if sampled else 0.0,
             prompt_tokens_per_s=evaluated / (first - eval_started) if sampled else 0.0,
             decode_tokens_per_s=(sampled - 1) / (last - first) if sampled > 1 else 0.0,
+            cached_tokens=len(prompt) - evaluated,
         )
         usage = Usage(prompt_tokens=len(prompt), completion_tokens=produced)
         yield Completion("".join(parts), finish, usage, timings, error)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from termllm.config import Config
-from termllm.domain import GenParams, LocalModel, Message, Role
+from termllm.domain import Chunk, Completion, GenParams, LocalModel, Message, Role
 from termllm.engine.base import Engine, GpuLayers, LoadedModel, LoadRequest
 from termllm.errors import ModelNotFoundError, UsageError
 from termllm.services.models import ModelService
+from termllm.services.state_cache import ConversationStates
 from termllm.state import StateFile
 
 if TYPE_CHECKING:
@@ -40,10 +43,15 @@ class FittedPrompt:
 
 class ChatService:
     def __init__(
-        self, config: Config, models: ModelService, engine_factory: Callable[[], Engine]
+        self,
+        config: Config,
+        models: ModelService,
+        engine_factory: Callable[[], Engine],
+        states: ConversationStates,
     ) -> None:
         self._config = config
         self._models = models
+        self._states = states
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self._state = StateFile(config.paths.state_file)
@@ -142,6 +150,31 @@ class ChatService:
             kept[-1], tokens, cut_warning = self._cut_last(model, kept, budget, tokens)
             warnings.append(cut_warning)
         return FittedPrompt(tuple(kept), tokens, tuple(warnings))
+
+    def stream(
+        self,
+        model: LoadedModel,
+        conversation_id: str | None,
+        messages: Sequence[Message],
+        params: GenParams,
+        cancel: threading.Event,
+    ) -> Iterator[Chunk]:
+        """The answer's chunks, after restoring the conversation's saved model state when that
+        spares re-reading its history; restoring counts in the time to first token."""
+        started = time.perf_counter()
+        if conversation_id is not None:
+            self._states.resume(model, conversation_id, messages)
+        restore_ms = (time.perf_counter() - started) * 1000
+        for chunk in model.stream_chat(messages, params, cancel):
+            if isinstance(chunk, Completion) and chunk.timings.ttft_ms > 0:
+                timings = replace(chunk.timings, ttft_ms=chunk.timings.ttft_ms + restore_ms)
+                chunk = replace(chunk, timings=timings)
+            yield chunk
+
+    def keep_state(self, model: LoadedModel, conversation_id: str) -> None:
+        """Save what the model has read of this conversation, for its next turn (in this
+        process or another); call once the answer itself is saved."""
+        self._states.remember(model, conversation_id)
 
     @staticmethod
     def _cut_last(

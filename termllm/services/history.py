@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from termllm.config import Config
 from termllm.domain import Completion, GenParams, Message, Role
 from termllm.errors import ConversationNotFoundError, UsageError
+from termllm.services.state_cache import ConversationStates
 
 if TYPE_CHECKING:
     from termllm.store import ConversationRecord, HistoryStore, MessageRecord, SearchHit
@@ -44,8 +45,9 @@ def title_from(prompt: str) -> str:
 
 
 class HistoryService:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, states: ConversationStates) -> None:
         self._config = config
+        self._states = states
         self._opened: HistoryStore | None = None
 
     @property
@@ -156,7 +158,10 @@ class HistoryService:
 
     def delete(self, conversation_ids: Sequence[str]) -> list[ConversationRecord]:
         found = [self.find(conversation_id) for conversation_id in conversation_ids]
-        self.store.delete([conversation.id for conversation in found])
+        deleted = [conversation.id for conversation in found]
+        self.store.delete(deleted)
+        # The saved model state would be the conversation's text in another form.
+        self._states.forget(deleted)
         return found
 
     def export_json(self, conversation_ids: Sequence[str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 from termllm.app import Services
-from termllm.domain import Completion, LocalModel, Message, Role, TextChunk
+from termllm.domain import Completion, FinishReason, LocalModel, Message, Role, TextChunk
 from termllm.engine.base import LoadedModel, LoadReport
 from termllm.services.chat import LoadOptions
 
@@ -72,7 +72,8 @@ class ChatSession:
             messages.insert(0, Message(Role.SYSTEM, system_prompt))
         fitted = chat.fit(loaded, messages, params)
         completion: Completion | None = None
-        for chunk in loaded.stream_chat(fitted.messages, params, cancel):
+        stream = chat.stream(loaded, exchange.conversation_id, fitted.messages, params, cancel)
+        for chunk in stream:
             # The engine stops between tokens once `cancel` is set and still ends with the
             # Completion holding the partial text, so the loop runs to the end.
             if isinstance(chunk, TextChunk):
@@ -82,4 +83,7 @@ class ChatSession:
                 completion = chunk
         assert completion is not None, "an engine stream always ends with a Completion"
         history.save_answer(exchange, completion, model.ref)
+        if completion.finish_reason is not FinishReason.ERROR:
+            # Switching back to this conversation, or continuing it later, starts from here.
+            chat.keep_state(loaded, exchange.conversation_id)
         return completion

@@ -53,8 +53,10 @@ def test_json_output_is_complete_and_deterministic(starter_model: Path) -> None:
     assert result["usage"]["prompt_tokens"] > 5
     assert 0 < result["usage"]["completion_tokens"] <= 16
     timings = result["timings"]
-    assert set(timings) == {"ttft_ms", "prompt_tokens_per_s", "decode_tokens_per_s", "load_ms"}
-    assert all(value > 0 for value in timings.values())
+    speeds = {"ttft_ms", "prompt_tokens_per_s", "decode_tokens_per_s", "load_ms"}
+    assert set(timings) == {*speeds, "cached_tokens"}
+    assert all(timings[name] > 0 for name in speeds)
+    assert timings["cached_tokens"] == 0, "a new conversation has nothing to start from"
     assert json.loads(second.stdout)["content"] == result["content"]
 
 

@@ -1,0 +1,110 @@
+"""Saving and restoring what llama.cpp has read of a conversation (sequence 0 of its KV cache),
+and the raw speed test behind `termllm bench`.
+
+The state of one sequence is llama.cpp's own serialization of the KV cells it uses, so its size
+grows with the tokens read (about 23 KB a token for the starter model), not with n_ctx.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from termllm.engine.base import KvState, SpeedTest
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+SEQUENCE = 0
+"""llama-cpp-python keeps its one conversation in sequence 0."""
+
+
+def state_identity(model_path: Path, n_ctx: int) -> str:
+    """Everything a saved state depends on: the engine version (its serialization), the model
+    file (same path, size and modification time) and the context size."""
+    import llama_cpp
+
+    stat = model_path.stat()
+    described = (
+        f"llama-cpp-python {llama_cpp.__version__}|{model_path.resolve()}"
+        f"|{stat.st_size}|{stat.st_mtime_ns}|n_ctx={n_ctx}"
+    )
+    return hashlib.sha256(described.encode("utf-8")).hexdigest()
+
+
+def save(llama: Llama) -> KvState:
+    import llama_cpp
+
+    ctx, n_tokens = llama.ctx, llama.n_tokens
+    memory = llama_cpp.llama_get_memory(ctx)
+    if memory is not None:
+        # Cells past n_tokens belong to a cut-back prefix that the next eval would drop anyway.
+        llama_cpp.llama_memory_seq_rm(memory, SEQUENCE, n_tokens, -1)
+    size = llama_cpp.llama_state_seq_get_size(ctx, SEQUENCE)
+    data = bytearray(size)
+    buffer = (ctypes.c_uint8 * size).from_buffer(data)
+    written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, SEQUENCE)
+    del buffer  # a bytearray with a live export cannot be resized or released
+    tokens = tuple(int(token) for token in llama.input_ids[:n_tokens])
+    return KvState(tokens, data[:written] if written < size else data)
+
+
+def restore(llama: Llama, state: KvState) -> bool:
+    import llama_cpp
+
+    n_tokens = len(state.tokens)
+    if n_tokens >= llama.n_ctx() or not state.data:
+        clear(llama)
+        return False
+    size = len(state.data)
+    buffer = (ctypes.c_uint8 * size).from_buffer(state.data)
+    try:
+        accepted = llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, size, SEQUENCE)
+    finally:
+        del buffer
+    if accepted == 0:
+        # A rejected state may have been read in part.
+        clear(llama)
+        return False
+    llama.input_ids[:n_tokens] = state.tokens
+    llama.n_tokens = n_tokens
+    # The restored cache has no logits for its last token: llama-cpp-python must evaluate at
+    # least one token before sampling, even when the prompt is exactly the restored tokens.
+    llama._requires_eval = True
+    return True
+
+
+def clear(llama: Llama) -> None:
+    import llama_cpp
+
+    memory = llama_cpp.llama_get_memory(llama.ctx)
+    if memory is not None:
+        llama_cpp.llama_memory_seq_rm(memory, -1, -1, -1)
+    llama.n_tokens = 0
+    llama._requires_eval = True
+
+
+def speed_test(llama: Llama, prompt_tokens: int, generated_tokens: int) -> SpeedTest:
+    """llama-bench's pp/tg: ordinary vocabulary tokens, evaluated without sampling."""
+    clear(llama)
+    n_vocab = llama.n_vocab()
+    # Tokens from the middle of the vocabulary: real words, no special tokens.
+    prompt = [n_vocab // 4 + (i * 7919) % (n_vocab // 2) for i in range(prompt_tokens)]
+    started = time.perf_counter()
+    llama.eval(prompt)
+    prompt_s = time.perf_counter() - started
+    token = prompt[-1]
+    started = time.perf_counter()
+    for _ in range(generated_tokens):
+        llama.eval([token])
+    decode_s = time.perf_counter() - started
+    clear(llama)
+    return SpeedTest(
+        prompt_tokens=prompt_tokens,
+        prompt_tokens_per_s=prompt_tokens / prompt_s if prompt_s > 0 else 0.0,
+        generated_tokens=generated_tokens,
+        decode_tokens_per_s=generated_tokens / decode_s if decode_s > 0 else 0.0,
+    )

@@ -1,0 +1,223 @@
+"""Saved model state of conversations on disk: one file per conversation and model identity,
+checked before use, evicted least recently used first.
+
+A file is a cache entry, never the only copy of anything: whatever is wrong with one (another
+model, a truncated write, flipped bits, a format from another version) makes it ignored and
+deleted, and the conversation is read from its text instead.
+
+Layout: MAGIC, a 4-byte little-endian header length, a JSON header (identity, conversation,
+token count, data size, CRC-32 of what follows), the tokens as int32, the engine's data.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import re
+import struct
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from termllm.engine.base import KvState
+
+MAGIC = b"termllm-kv\x00\x01"
+SUFFIX = ".kv"
+_HEADER_LENGTH = struct.Struct("<I")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+# Temporary files older than this belong to a writer that died.
+_STALE_TEMP_S = 3600.0
+
+
+class CorruptStateError(Exception):
+    """A state file that cannot be trusted; the message says why."""
+
+
+@dataclass(frozen=True)
+class _Header:
+    identity: str
+    conversation_id: str
+    n_tokens: int
+    data_bytes: int
+    crc32: int
+
+
+class StateFiles:
+    def __init__(self, directory: Path, limit_bytes: int, log_file: Path) -> None:
+        self._directory = directory
+        self._limit_bytes = limit_bytes
+        self._log_file = log_file
+
+    @property
+    def enabled(self) -> bool:
+        return self._limit_bytes > 0
+
+    def path(self, conversation_id: str, identity: str) -> Path:
+        return self._directory / f"{conversation_id}.{identity[:16]}{SUFFIX}"
+
+    def read_tokens(self, conversation_id: str, identity: str) -> tuple[int, ...] | None:
+        """The tokens a saved state holds, without reading its data (cheap, to decide)."""
+        loaded = self._read(conversation_id, identity, with_data=False)
+        return loaded.tokens if loaded is not None else None
+
+    def read(self, conversation_id: str, identity: str) -> KvState | None:
+        loaded = self._read(conversation_id, identity, with_data=True)
+        if loaded is not None:
+            # Reading is using: least recently used means least recently read or written.
+            with contextlib.suppress(OSError):
+                os.utime(self.path(conversation_id, identity))
+        return loaded
+
+    def write(self, conversation_id: str, identity: str, state: KvState) -> None:
+        """Replace the conversation's state atomically, then evict down to the size limit."""
+        if not self.enabled or not _SAFE_ID.match(conversation_id):
+            return
+        if state.size_bytes > self._limit_bytes:
+            self.discard(conversation_id, identity, "it is larger than cache.disk_mb")
+            return
+        tokens = array.array("i", state.tokens)
+        if sys.byteorder != "little":
+            tokens.byteswap()
+        body_crc = zlib.crc32(state.data, zlib.crc32(tokens))
+        header = json.dumps(
+            {
+                "identity": identity,
+                "conversation": conversation_id,
+                "tokens": len(state.tokens),
+                "data_bytes": len(state.data),
+                "crc32": body_crc,
+            }
+        ).encode("utf-8")
+        target = self.path(conversation_id, identity)
+        temporary = target.with_name(f"{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            with temporary.open("wb") as handle:
+                handle.write(MAGIC + _HEADER_LENGTH.pack(len(header)) + header)
+                handle.write(tokens)
+                handle.write(state.data)
+            # No fsync: a cache entry lost to a power cut costs a re-read; a torn one fails
+            # its checksum.
+            temporary.replace(target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            self._log(f"could not save the model state of {conversation_id}: {exc}")
+            return
+        self._evict(keep=target)
+
+    def delete(self, conversation_ids: list[str]) -> int:
+        """Remove every saved state of these conversations; the number of files removed."""
+        removed = 0
+        for conversation_id in conversation_ids:
+            if not _SAFE_ID.match(conversation_id):
+                continue
+            for path in self._directory.glob(f"{conversation_id}.*{SUFFIX}"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def discard(self, conversation_id: str, identity: str, reason: str) -> None:
+        path = self.path(conversation_id, identity)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            self._log(f"discarded the model state {path.name}: {reason}")
+
+    def total_bytes(self) -> int:
+        return sum(size for _, _, size in self._entries())
+
+    def _read(self, conversation_id: str, identity: str, *, with_data: bool) -> KvState | None:
+        if not self.enabled or not _SAFE_ID.match(conversation_id):
+            return None
+        path = self.path(conversation_id, identity)
+        try:
+            with path.open("rb") as handle:
+                header = _read_header(handle, path.stat().st_size)
+                if header.identity != identity or header.conversation_id != conversation_id:
+                    return None  # another model's state under a colliding name: not ours
+                raw_tokens = _read_exactly(handle, 4 * header.n_tokens)
+                data = bytearray()
+                if with_data:
+                    data = bytearray(header.data_bytes)
+                    if handle.readinto(data) != header.data_bytes:
+                        raise CorruptStateError("it is shorter than its header says")
+                    if zlib.crc32(data, zlib.crc32(raw_tokens)) != header.crc32:
+                        raise CorruptStateError("its checksum does not match")
+        except FileNotFoundError:
+            return None
+        except CorruptStateError as exc:
+            self.discard(conversation_id, identity, str(exc))
+            return None
+        except OSError as exc:
+            self._log(f"could not read the model state {path.name}: {exc}")
+            return None
+        tokens = array.array("i", raw_tokens)
+        if sys.byteorder != "little":
+            tokens.byteswap()
+        return KvState(tuple(tokens), data)
+
+    def _entries(self) -> list[tuple[Path, float, int]]:
+        entries: list[tuple[Path, float, int]] = []
+        with contextlib.suppress(FileNotFoundError):
+            for path in self._directory.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    stat = path.stat()
+                    if path.suffix == SUFFIX:
+                        entries.append((path, stat.st_mtime, stat.st_size))
+                    elif path.suffix == ".tmp" and time.time() - stat.st_mtime > _STALE_TEMP_S:
+                        path.unlink()
+        return entries
+
+    def _evict(self, keep: Path) -> None:
+        entries = sorted(self._entries(), key=lambda entry: entry[1])
+        total = sum(size for _, _, size in entries)
+        for path, _, size in entries:
+            if total <= self._limit_bytes:
+                break
+            if path == keep:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            total -= size
+
+    def _log(self, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        # The log is a diagnostic aid: failing to extend it must not fail the answer.
+        with contextlib.suppress(OSError):
+            self._log_file.parent.mkdir(parents=True, exist_ok=True)
+            with self._log_file.open("a", encoding="utf-8") as handle:
+                handle.write(f"{stamp} pid {os.getpid()} kv-cache: {line}\n")
+
+
+def _read_header(stream: BinaryIO, file_size: int) -> _Header:
+    if stream.read(len(MAGIC)) != MAGIC:
+        raise CorruptStateError("it is not a termllm state file of this version")
+    (length,) = _HEADER_LENGTH.unpack(_read_exactly(stream, _HEADER_LENGTH.size))
+    try:
+        fields = json.loads(_read_exactly(stream, length))
+        header = _Header(
+            identity=str(fields["identity"]),
+            conversation_id=str(fields["conversation"]),
+            n_tokens=int(fields["tokens"]),
+            data_bytes=int(fields["data_bytes"]),
+            crc32=int(fields["crc32"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptStateError("its header is damaged") from exc
+    expected = len(MAGIC) + _HEADER_LENGTH.size + length + 4 * header.n_tokens + header.data_bytes
+    if header.n_tokens < 0 or header.data_bytes < 0 or expected != file_size:
+        raise CorruptStateError(f"it holds {file_size} bytes, its header says {expected}")
+    return header
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise CorruptStateError("it is shorter than its header says")
+    return data

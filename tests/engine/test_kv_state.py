@@ -1,0 +1,132 @@
+"""Saving and restoring the real starter model's KV cache: a restored state must give exactly
+the answer a model that read the whole conversation gives (greedy decoding)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from termllm.domain import Completion, GenParams, Message, Role, TextChunk
+from termllm.engine.base import KvState, LoadRequest
+from termllm.engine.llama_backend import LlamaEngine, LlamaModel
+
+GREEDY = GenParams(temperature=0.0, seed=1, max_tokens=24)
+HISTORY = [
+    Message(Role.SYSTEM, "You are a helpful assistant."),
+    Message(Role.USER, "Tell me about the planets of the solar system, one line each."),
+]
+OTHER = [Message(Role.USER, "Write a haiku about autumn leaves.")]
+
+
+def answer(model: LlamaModel, messages: Sequence[Message]) -> Completion:
+    chunks = list(model.stream_chat(messages, GREEDY, threading.Event()))
+    end = chunks[-1]
+    assert isinstance(end, Completion)
+    assert "".join(c.text for c in chunks if isinstance(c, TextChunk)) == end.content
+    return end
+
+
+def follow_up(first: Completion) -> list[Message]:
+    return [
+        *HISTORY,
+        Message(Role.ASSISTANT, first.content),
+        Message(Role.USER, "Which one is the largest?"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def models(starter_model: Path) -> Iterator[tuple[LlamaModel, LlamaModel]]:
+    request = LoadRequest(starter_model, n_ctx=1024, threads=2)
+    first, second = LlamaEngine().load(request), LlamaEngine().load(request)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_a_restored_state_continues_exactly_like_the_model_that_read_it(
+    models: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reader, fresh = models
+    reader.clear_state()
+    fresh.clear_state()
+    first = answer(reader, HISTORY)
+    saved = reader.save_state()
+    assert saved is not None and len(saved.tokens) >= first.usage.prompt_tokens
+    assert reader.state_identity == fresh.state_identity
+
+    messages = follow_up(first)
+    without_state = answer(fresh, messages)
+    fresh.clear_state()
+    assert fresh.shared_prefix(messages, None) == 0
+    assert fresh.restore_state(saved)
+    covered = fresh.shared_prefix(messages, None)
+    assert covered > first.usage.prompt_tokens, "the answer's tokens are reused too"
+    with_state = answer(fresh, messages)
+    continued = answer_after_restoring(reader, saved, messages)
+
+    assert with_state.content == without_state.content == continued.content
+    assert without_state.timings.cached_tokens == 0
+    assert with_state.timings.cached_tokens == covered
+
+
+def answer_after_restoring(
+    model: LlamaModel, state: KvState, messages: list[Message]
+) -> Completion:
+    # The model reads another conversation in between, as when the user switches away and back.
+    answer(model, OTHER)
+    assert model.shared_prefix(messages, None) < len(state.tokens) // 2
+    assert model.restore_state(state)
+    return answer(model, messages)
+
+
+def test_the_prompt_exactly_as_saved_is_answered_from_fresh_logits(
+    models: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reader, fresh = models
+    reader.clear_state()
+    reader.stream_chat(HISTORY, GREEDY, threading.Event())
+    expected = answer(reader, HISTORY)
+    # A state holding exactly the prompt (no answer yet): restoring leaves no logits to sample.
+    prompt_only = reader.save_state()
+    assert prompt_only is not None
+    fresh.clear_state()
+    assert fresh.restore_state(prompt_only)
+    assert answer(fresh, HISTORY).content == expected.content
+
+
+def test_a_state_the_engine_rejects_leaves_an_empty_cache(
+    models: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reader, _ = models
+    answer(reader, HISTORY)
+    garbage = KvState(tuple(range(40)), bytearray(b"\x01" * 4096))
+    assert not reader.restore_state(garbage)
+    assert reader.shared_prefix(HISTORY, None) == 0
+    assert answer(reader, HISTORY).timings.cached_tokens == 0
+
+
+def test_the_identity_changes_with_the_context_size(starter_model: Path) -> None:
+    small = LlamaEngine().load(LoadRequest(starter_model, n_ctx=512, threads=2))
+    try:
+        same = LlamaEngine().load(LoadRequest(starter_model, n_ctx=512, threads=2))
+        assert small.state_identity == same.state_identity
+        same.close()
+        larger = LlamaEngine().load(LoadRequest(starter_model, n_ctx=768, threads=2))
+        assert larger.state_identity != small.state_identity
+        larger.close()
+    finally:
+        small.close()
+
+
+def test_the_speed_test_measures_and_leaves_the_cache_empty(
+    models: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reader, _ = models
+    answer(reader, HISTORY)
+    measured = reader.speed_test(64, 8)
+    assert measured.prompt_tokens == 64 and measured.generated_tokens == 8
+    assert measured.prompt_tokens_per_s > 0 and measured.decode_tokens_per_s > 0
+    assert reader.shared_prefix(HISTORY, None) == 0
