@@ -9,7 +9,15 @@ import traceback
 import typer
 
 from termllm import __version__
-from termllm.cli import ask_cmd, chat_cmd, config_cmd, doctor_cmd, history_cmd, models_cmd
+from termllm.cli import (
+    ask_cmd,
+    bench_cmd,
+    chat_cmd,
+    config_cmd,
+    doctor_cmd,
+    history_cmd,
+    models_cmd,
+)
 from termllm.cli.context import LazyServices
 from termllm.errors import ExitCode, TermllmError
 
@@ -49,6 +57,7 @@ models_cmd.register(app)
 app.add_typer(history_cmd.app, name="history")
 app.add_typer(config_cmd.app, name="config")
 doctor_cmd.register(app)
+bench_cmd.register(app)
 
 
 def run(argv: list[str] | None = None) -> None:

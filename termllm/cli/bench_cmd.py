@@ -1,0 +1,74 @@
+"""`termllm bench`: measure a model on this machine; a table, or JSON with --json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import typer
+
+from termllm.cli.context import services
+from termllm.cli.output import note, print_json, print_table
+
+if TYPE_CHECKING:
+    from termllm.services.bench import BenchResult
+
+
+def bench(
+    ctx: typer.Context,
+    model: str = typer.Option(None, "-m", "--model", help="Model reference (see `termllm ls`)."),
+    n_ctx: int = typer.Option(None, "--ctx", min=256, help="Context size in tokens."),
+    gpu_layers: str = typer.Option(None, "--gpu-layers", help="auto, 0 (CPU) or N layers."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    history_tokens: int = typer.Option(
+        1500, "--history", min=64, help="Tokens of the conversation continued."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Measure load time, prompt and decode speed, and time to first token (fresh, and
+    continuing a long conversation with and without its saved state)."""
+    from termllm.services.bench import run_bench
+    from termllm.services.chat import LoadOptions, parse_gpu_layers
+
+    chat = services(ctx).chat
+    chosen = chat.choose_model(model)
+    options = LoadOptions(
+        n_ctx=n_ctx,
+        gpu_layers=parse_gpu_layers(gpu_layers, "--gpu-layers") if gpu_layers else None,
+        threads=threads,
+    )
+    result = run_bench(chat, chosen, options, history_tokens, on_step=lambda step: note(f"{step}…"))
+    if as_json:
+        print_json(asdict(result))
+    else:
+        print_table(None, rows(result))
+
+
+def rows(result: BenchResult) -> list[tuple[str, str]]:
+    speed = result.speed
+    mib = result.state_bytes / (1024 * 1024)
+    history = f"{result.history_tokens:,}"
+    return [
+        ("model", result.model),
+        ("placement", f"{result.placement} · {result.threads} threads · context {result.n_ctx:,}"),
+        ("load", f"{result.load_ms:,.0f} ms"),
+        ("prompt", f"{speed.prompt_tokens_per_s:,.0f} tok/s ({speed.prompt_tokens} tokens)"),
+        ("decode", f"{speed.decode_tokens_per_s:,.1f} tok/s ({speed.generated_tokens} tokens)"),
+        (
+            "first token, fresh",
+            f"{result.fresh_ttft_ms:,.0f} ms ({result.fresh_prompt_tokens}-token prompt)",
+        ),
+        (
+            "first token, continuing",
+            f"{result.reread_ttft_ms:,.0f} ms re-reading {history} tokens of history",
+        ),
+        (
+            "  from saved state",
+            f"{result.restored_ttft_ms:,.0f} ms ({mib:,.1f} MB state, saved in"
+            f" {result.state_save_ms:,.0f} ms)",
+        ),
+    ]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(bench)
