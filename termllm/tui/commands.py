@@ -36,15 +36,26 @@ def key_actions(app: App[Any]) -> list[KeyAction]:
     keymap = app._keymap
     main_screen = app.screen_stack[0] if app.screen_stack else None
     nodes: list[DOMNode] = [app, *(main_screen.walk_children() if main_screen else ())]
-    found: dict[str, KeyAction] = {}
+    first: dict[str, tuple[DOMNode, Binding]] = {}
+    keys: dict[str, list[str]] = {}
     for node in nodes:
         for binding in _bindings_of(node):
-            if binding.id in DEFAULT_KEYS and binding.id not in found and binding.description:
-                keys = keymap.get(binding.id, binding.key)
-                found[binding.id] = KeyAction(
-                    binding.id, binding.description, key_names(keys), node, binding.action
-                )
-    return list(found.values())
+            if binding.id is None or binding.id not in DEFAULT_KEYS or not binding.description:
+                continue
+            owner, _ = first.setdefault(binding.id, (node, binding))
+            if owner is node:
+                # make_bindings gives one Binding per key of "f1,question_mark".
+                keys.setdefault(binding.id, []).append(binding.key)
+    return [
+        KeyAction(
+            binding_id,
+            binding.description,
+            key_names(keymap.get(binding_id, ",".join(keys[binding_id]))),
+            node,
+            binding.action,
+        )
+        for binding_id, (node, binding) in first.items()
+    ]
 
 
 def _bindings_of(node: DOMNode) -> Iterator[Binding]:
@@ -54,7 +65,7 @@ def _bindings_of(node: DOMNode) -> Iterator[Binding]:
 
 
 def key_names(keys: str) -> str:
-    """ "ctrl+n,f2" → "ctrl+n / F2"; Enter is spelled out rather than shown as a symbol."""
+    """Keys as shown: "ctrl+n,f2" becomes "ctrl+n / f2"; Enter is spelled out, not a symbol."""
     return " / ".join(
         key.strip() if key.strip() == "enter" else format_key(key.strip())
         for key in keys.split(",")

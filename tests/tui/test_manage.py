@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 from tui_support import SIZE, scripted_app, scripted_services
@@ -13,6 +14,8 @@ from termllm.app import Services, build_services
 from termllm.config import load_config
 from termllm.domain import GenParams
 from termllm.tui.app import ChatApp
+from termllm.tui.commands import key_actions
+from termllm.tui.keymap import DEFAULT_KEYS
 from termllm.tui.screens.confirm import ConfirmScreen
 from termllm.tui.screens.text_prompt import TextPromptScreen
 from termllm.tui.widgets.messages import AnswerView
@@ -324,3 +327,47 @@ async def test_the_starter_model_chats_in_two_conversations_that_are_then_tidied
     assert (kept.id, kept.title) == (first, "France")
     assert [r.content for r in services.history.transcript(first)[1]][-1] == answer
     services.history.close()
+
+
+async def test_every_bound_action_is_in_the_palette_and_the_help_screen() -> None:
+    app, _ = scripted_app(["ok"])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        actions = key_actions(app)
+        bound = {entry.binding_id for entry in actions}
+        # Every id of the keymap that something on screen binds, and at least these.
+        assert bound >= {
+            *("new_conversation", "rename_conversation", "delete_conversation"),
+            *("export_conversation", "filter_conversations", "command_palette", "help"),
+            *("send", "newline", "cancel", "focus_sidebar", "focus_prompt", "quit"),
+        }
+        assert bound <= set(DEFAULT_KEYS)
+        for entry in actions:
+            assert hasattr(entry.node, f"action_{entry.action}"), entry
+        commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        await pilot.press("f1")
+        help_text = str(app.screen.query_one("#help-box Static").render())
+        for entry in actions:
+            assert commands[entry.description] == entry.keys
+            assert f"{entry.keys}" in help_text and entry.description in help_text
+        assert len(commands) == len(set(commands))
+
+
+async def test_the_palette_runs_an_action_and_shows_remapped_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERMLLM_TUI_KEYMAP", "rename_conversation=f6")
+    services, _ = scripted_services(["ok"])
+    app = ChatApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hello")
+        commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert commands["Rename conversation"] == "f6"
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"rename conv")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, TextPromptScreen)
+        assert app.screen.query_one(Input).value == "Hello"

@@ -67,12 +67,16 @@ def _prompt(conversation: ConversationRecord, hit: SearchHit | None) -> str | Co
 
 
 def _snippet_parts(snippet: str) -> list[tuple[str, str]]:
-    """One line of a search snippet around its first match, matches in bold."""
-    start = max(0, snippet.find(MARK_START) - SNIPPET_WIDTH // 3)
-    line = snippet[start:]
-    parts: list[tuple[str, str]] = [("…", "dim")] if start else []
+    """One line of a search snippet from a word shortly before its first match, matches bold."""
+    mark = max(0, snippet.find(MARK_START))
+    head, rest = snippet[:mark], snippet[mark:]
+    cut = len(head) - SNIPPET_WIDTH // 3
+    if cut > 0:
+        space = head.find(" ", cut)
+        head = "…" + (head[space + 1 :] if space != -1 else "")
+    parts: list[tuple[str, str]] = []
     used = 0
-    for index, piece in enumerate(line.replace(MARK_END, MARK_START).split(MARK_START)):
+    for index, piece in enumerate((head + rest).replace(MARK_END, MARK_START).split(MARK_START)):
         piece = piece[: max(0, SNIPPET_WIDTH - used)]
         used += len(piece)
         if piece:
