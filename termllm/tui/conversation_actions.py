@@ -94,7 +94,11 @@ async def _delete(app: ChatApp, conversation: ConversationRecord) -> None:
     try:
         app.services.history.delete([conversation.id])
     except TermllmError as err:
-        app.notify(err.message, severity="error")
+        app.notify(err.message, title="Not deleted", severity="error")
+        return
+    except Exception as err:
+        logger.exception("deleting a conversation failed")
+        app.notify(f"{type(err).__name__}: {err}", title="Not deleted", severity="error")
         return
     if on_screen:
         await app.show_conversation(None)

@@ -27,7 +27,7 @@ class TextPromptScreen(ModalScreen[str | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
             box.border_subtitle = "Enter accepts · Esc cancels"
-            yield Input(self._value, id="dialog-input", select_on_focus=False)
+            yield Input(self._value, id="dialog-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
