@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,20 +12,16 @@ import typer
 from termllm.cli.context import services
 from termllm.cli.output import note, print_json, print_table, stdout_console
 from termllm.errors import StorageError, UsageError
+from termllm.services.export_markdown import when
 
 if TYPE_CHECKING:
     from termllm.services.history import HistoryService
-    from termllm.store import ConversationRecord, MessageRecord
 
 app = typer.Typer(help="Browse, search, export and tidy saved conversations.")
 
 
 def _history(ctx: typer.Context) -> HistoryService:
     return services(ctx).history
-
-
-def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
 @app.command("ls")
@@ -46,7 +41,7 @@ def list_conversations(
     print_table(
         ("ID", "TITLE", "MODEL", "MESSAGES", "UPDATED"),
         [
-            (c.id, c.title, c.model or "?", str(c.message_count), _when(c.updated_at))
+            (c.id, c.title, c.model or "?", str(c.message_count), when(c.updated_at))
             for c in conversations
         ],
     )
@@ -63,33 +58,13 @@ def show(
     if as_json:
         print_json(history.export_json([history.find(conversation_id).id]))
         return
-    conversation, branch = history.transcript(conversation_id)
-    text = transcript_markdown(conversation, branch)
+    text = history.export_markdown([conversation_id])
     if sys.stdout.isatty():
         from rich.markdown import Markdown
 
         stdout_console().print(Markdown(text))
     else:
         sys.stdout.write(text)
-
-
-def transcript_markdown(conversation: ConversationRecord, branch: list[MessageRecord]) -> str:
-    lines = [
-        f"# {conversation.title}",
-        "",
-        f"- id: {conversation.id}",
-        f"- model: {conversation.model or '?'}",
-        f"- started: {_when(conversation.created_at)}",
-        "",
-    ]
-    if conversation.system_prompt:
-        lines += ["## System", "", conversation.system_prompt, ""]
-    for message in branch:
-        heading = message.role.capitalize()
-        if message.finish_reason and message.finish_reason != "stop":
-            heading += f" ({message.finish_reason})"
-        lines += [f"## {heading}", "", message.content, ""]
-    return "\n".join(lines)
 
 
 @app.command()
@@ -146,7 +121,7 @@ def export(
     if output_format == "json":
         text = json.dumps(history.export_json(ids), indent=2, ensure_ascii=False) + "\n"
     else:
-        text = "\n---\n\n".join(transcript_markdown(*history.transcript(cid)) for cid in ids)
+        text = history.export_markdown(ids)
     if output is None:
         sys.stdout.write(text)
         return

@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING, Any
 from termllm.config import Config
 from termllm.domain import Completion, GenParams, Message, Role
 from termllm.errors import ConversationNotFoundError, UsageError
+from termllm.services.export_markdown import conversation_markdown
 from termllm.services.state_cache import ConversationStates
 
 if TYPE_CHECKING:
     from termllm.store import ConversationRecord, HistoryStore, MessageRecord, SearchHit
 
 TITLE_LENGTH = 80
+# Enough hits that a word common to many messages still finds every conversation holding it.
+FILTER_HITS = 1000
 EXPORT_ALL_FORMAT = "termllm.history"
 
 
@@ -149,6 +152,18 @@ class HistoryService:
             raise UsageError("nothing to search for")
         return self.store.search(query, limit)
 
+    def filter_conversations(self, query: str) -> dict[str, SearchHit]:
+        """The conversations whose title or messages match `query` as typed so far (each word
+        may be the start of a longer one), with each one's best hit; {} when nothing can match."""
+        best: dict[str, SearchHit] = {}
+        for hit in self.store.search(query, FILTER_HITS, prefix=True):
+            best.setdefault(hit.conversation_id, hit)
+        return best
+
+    def recent_prompts(self, limit: int) -> list[str]:
+        """What the user asked before, in any conversation: distinct, most recent first."""
+        return self.store.recent_prompts(limit)
+
     def rename(self, conversation_id: str, title: str) -> ConversationRecord:
         if not title.strip():
             raise UsageError("a title cannot be empty")
@@ -170,6 +185,12 @@ class HistoryService:
         if len(exports) == 1:
             return exports[0]
         return {"format": EXPORT_ALL_FORMAT, "version": 1, "conversations": exports}
+
+    def export_markdown(self, conversation_ids: Sequence[str]) -> str:
+        """The conversations' current branches as one Markdown document, for reading."""
+        return "\n---\n\n".join(
+            conversation_markdown(*self.transcript(cid)) for cid in conversation_ids
+        )
 
     def all_ids(self) -> list[str]:
         return [conversation.id for conversation in self.store.list_conversations(None)]

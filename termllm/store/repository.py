@@ -234,10 +234,20 @@ class HistoryStore:
             node = None if node.parent_id is None else by_id[node.parent_id]
         return branch[::-1]
 
-    def search(self, query: str, limit: int = 20) -> list[SearchHit]:
+    def search(self, query: str, limit: int = 20, *, prefix: bool = False) -> list[SearchHit]:
         """Messages and titles matching every term of `query`, best first (see search.py)."""
         with self._transaction(write=False) as conn:
-            return fulltext.search(conn, query, limit)
+            return fulltext.search(conn, query, limit, prefix=prefix)
+
+    def recent_prompts(self, limit: int) -> list[str]:
+        """The user's distinct prompts across all conversations, most recently sent first."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT content FROM messages WHERE role = 'user' "
+                "GROUP BY content ORDER BY max(created_at) DESC, max(seq) DESC LIMIT ?",
+                (max(limit, 0),),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def rename(self, conversation_id: str, title: str) -> None:
         with self._transaction(write=True) as conn:

@@ -13,7 +13,9 @@ Two paths, chosen by the query:
   ranked by how often the terms occur, newest first among equals.
 
 Every user term is quoted (or LIKE-escaped), so FTS5 syntax such as `"`, `*`, `-`, `:`, `AND`
-or `NEAR(` is searched for as text and never raises a syntax error. Terms are ANDed."""
+or `NEAR(` is searched for as text and never raises a syntax error. Terms are ANDed. With
+`prefix`, a word term also matches longer words ("pyth" finds "Python"), which is what a filter
+typed letter by letter needs; substring searches match inside words anyway."""
 
 from __future__ import annotations
 
@@ -48,12 +50,14 @@ def needs_substrings(terms: Sequence[str]) -> bool:
     )
 
 
-def search(conn: sqlite3.Connection, query: str, limit: int) -> list[SearchHit]:
+def search(
+    conn: sqlite3.Connection, query: str, limit: int, *, prefix: bool = False
+) -> list[SearchHit]:
     terms = query_terms(query)
     if not terms or limit <= 0:
         return []
     if not needs_substrings(terms):
-        return _fts_search(conn, terms, terms, "fts", limit)
+        return _fts_search(conn, terms, terms, "fts", limit, prefix=prefix)
     long_terms = [term for term in terms if len(term) >= TRIGRAM]
     if long_terms:
         return _fts_search(conn, long_terms, terms, "trigram", limit)
@@ -66,9 +70,12 @@ def _fts_search(
     terms: list[str],
     kind: Literal["fts", "trigram"],
     limit: int,
+    *,
+    prefix: bool = False,
 ) -> list[SearchHit]:
     """Rank with an FTS5 index; `terms` not in `match_terms` (too short) must occur as well."""
-    params: dict[str, object] = {"match": " ".join(_quoted(term) for term in match_terms)}
+    star = "*" if prefix else ""
+    params: dict[str, object] = {"match": " ".join(_quoted(term) + star for term in match_terms)}
     short = [term for term in terms if term not in match_terms]
     params |= {f"like{n}": _like_pattern(term) for n, term in enumerate(short)}
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import ClassVar
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import OptionList
@@ -20,14 +21,17 @@ from termllm.app import Services
 from termllm.domain import Completion
 from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
+from termllm.tui import conversation_actions
+from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.keymap import DEFAULT_KEYS as KEYS
 from termllm.tui.keymap import parse_keymap
+from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
-from termllm.tui.widgets.sidebar import ConversationList
+from termllm.tui.widgets.sidebar import ConversationList, Sidebar
 from termllm.tui.widgets.status import StatusBar, placement_text
 
 logger = logging.getLogger(__name__)
@@ -66,6 +70,37 @@ class ChatApp(App[None]):
         Binding(f"{KEYS['help']},question_mark", "help", "Help", id="help"),
         Binding(KEYS["focus_sidebar"], "focus_sidebar", "Conversations", id="focus_sidebar"),
         Binding(KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt"),
+        Binding(
+            KEYS["filter_conversations"],
+            "filter_conversations",
+            "Filter conversations",
+            id="filter_conversations",
+        ),
+        Binding(
+            KEYS["rename_conversation"],
+            "rename_conversation",
+            "Rename conversation",
+            id="rename_conversation",
+        ),
+        Binding(
+            KEYS["delete_conversation"],
+            "delete_conversation",
+            "Delete conversation",
+            id="delete_conversation",
+        ),
+        Binding(
+            KEYS["export_conversation"],
+            "export_conversation",
+            "Export to Markdown",
+            id="export_conversation",
+        ),
+        Binding(
+            KEYS["command_palette"],
+            "command_palette",
+            "Command palette",
+            id="command_palette",
+            priority=True,
+        ),
         Binding(KEYS["switch_theme"], "change_theme", "Theme", id="switch_theme"),
         Binding(KEYS["quit"], "quit", "Quit", id="quit", priority=True),
     ]
@@ -89,7 +124,7 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            sidebar = ConversationList(id="sidebar")
+            sidebar = Sidebar(self.services.history.filter_conversations, id="sidebar")
             sidebar.border_title = "Conversations"
             yield sidebar
             with Vertical(id="chat"):
@@ -99,7 +134,9 @@ class ChatApp(App[None]):
 
     async def on_mount(self) -> None:
         self._apply_preferences()
-        self.query_one(PromptInput).focus()
+        prompt = self.query_one(PromptInput)
+        prompt.focus()
+        prompt.load_history(partial(self.services.history.recent_prompts, HISTORY_LIMIT))
         conversation_model = None
         if self.requested_conversation:
             try:
@@ -139,7 +176,7 @@ class ChatApp(App[None]):
 
     def refresh_sidebar(self) -> None:
         conversations = self.services.history.recent(None)
-        self.query_one(ConversationList).show(conversations, self.conversation_id)
+        self.query_one(Sidebar).show(conversations, self.conversation_id)
 
     async def show_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (None: a new, empty one) and its context use."""
@@ -155,7 +192,7 @@ class ChatApp(App[None]):
                 used = (last.prompt_tokens or 0) + (last.completion_tokens or 0)
         await self.query_one(ConversationView).show(rows)
         self.query_one(StatusBar).change(used_tokens=used)
-        self.query_one(ConversationList).select(conversation_id)
+        self.query_one(Sidebar).select(conversation_id)
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
@@ -192,8 +229,22 @@ class ChatApp(App[None]):
         self.exit()
 
     def action_help(self) -> None:
-        bindings = [*self.BINDINGS, *PromptInput.BINDINGS]
-        self.push_screen(HelpScreen(help_rows(b for b in bindings if isinstance(b, Binding))))
+        self.push_screen(HelpScreen(help_rows(key_actions(self))))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        return palette_commands(self, super().get_system_commands(screen))
+
+    def action_filter_conversations(self) -> None:
+        self.query_one(Sidebar).focus_filter()
+
+    def action_rename_conversation(self) -> None:
+        conversation_actions.rename(self)
+
+    def action_delete_conversation(self) -> None:
+        conversation_actions.delete(self)
+
+    def action_export_conversation(self) -> None:
+        conversation_actions.export(self)
 
     def action_focus_sidebar(self) -> None:
         self.query_one(ConversationList).focus()

@@ -194,3 +194,20 @@ def test_continuing_with_the_real_model_sends_the_history(starter_model: Path) -
     after = ask_json_process("-c", "What is my name?")
     assert after["conversation_id"] == before["conversation_id"]
     assert after["usage"]["prompt_tokens"] > before["usage"]["prompt_tokens"] + 5
+
+
+def test_export_format_md_writes_the_markdown_document(
+    capsys: Capsys, scripted: ScriptedModel, tmp_path: Path
+) -> None:
+    answer = ask_json(capsys, "-s", "Be brief.", "Capital of France?")
+    cid = str(answer["conversation_id"])
+    out = tmp_path / "france.md"
+    result = termllm(capsys, "history", "export", cid[:6], "--format", "md", "-o", str(out))
+    assert result.code == 0 and str(out) in result.err
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(f"# Capital of France?\n\n- id: {cid}\n")
+    assert "## System\n\nBe brief.\n\n## User\n\nCapital of France?\n\n## Assistant\n\n" in text
+    assert text.endswith("Paris is the capital.\n")
+    assert termllm(capsys, "history", "export", cid).out == text
+    exported = json.loads(termllm(capsys, "history", "export", cid, "-f", "json").out)
+    assert exported["conversation"]["id"] == cid

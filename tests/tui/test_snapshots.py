@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app
+from tui_support import SIZE, scripted_app, scripted_services
 
+from termllm.domain import GenParams
+from termllm.tui.app import ChatApp
 from termllm.tui.widgets.prompt import PromptInput
 
 CODE_ANSWER = [
@@ -50,3 +52,40 @@ def test_the_help_screen(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_help)
+
+
+def remembered_app(*exchanges: tuple[str, str]) -> ChatApp:
+    services, _ = scripted_services(["unused"])
+    for question, answer in exchanges:
+        saved = services.history.save_question(None, "m", None, GenParams(), question)
+        services.history.store.add_message(
+            saved.conversation_id, saved.question_id, "assistant", answer, finish_reason="stop"
+        )
+    return ChatApp(services)
+
+
+def test_the_filtered_conversation_list(snap_compare: Any) -> None:
+    app = remembered_app(
+        ("How long to boil pasta?", "About nine minutes for spaghetti, less for fresh pasta."),
+        ("Fix a bike chain", "Use a chain tool."),
+        ("Tomato soup recipe", "Simmer tomatoes; serve with pasta on the side."),
+    )
+
+    async def filter_list(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("ctrl+f", *"past")
+        await pilot.pause(0.3)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=filter_list)
+
+
+def test_the_delete_confirmation(snap_compare: Any) -> None:
+    app = remembered_app(("Fix a bike chain", "Use a chain tool."))
+
+    async def ask_to_delete(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("ctrl+l", "down", "f8")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ask_to_delete)

@@ -8,25 +8,17 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from termllm.tui.commands import KeyAction
 
 HelpRow = tuple[str, str]
 
 
-def help_rows(bindings: Iterable[Binding]) -> list[HelpRow]:
-    """(keys, description) for each described binding, keys spelled as the user types them."""
-    return [
-        (" / ".join(_key_name(key) for key in binding.key.split(",")), binding.description)
-        for binding in bindings
-        if binding.description
-    ]
-
-
-def _key_name(key: str) -> str:
-    # format_key would show Enter as a symbol; the help screen spells it out.
-    return key.strip() if key.strip() == "enter" else format_key(key.strip())
+def help_rows(actions: Iterable[KeyAction]) -> list[HelpRow]:
+    """(keys, description) for each key action, keys spelled as the user types them."""
+    return [(action.keys, action.description) for action in actions]
 
 
 class HelpScreen(ModalScreen[None]):

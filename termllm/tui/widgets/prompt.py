@@ -1,13 +1,22 @@
-"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J starts a new line."""
+"""The multi-line prompt: Enter sends, Shift+Enter or Ctrl+J starts a new line, Up on the first
+line and Down on the last one walk through earlier prompts."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import work
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
+
+from termllm.errors import TermllmError
+from termllm.tui.prompt_history import PromptHistory
+
+logger = logging.getLogger(__name__)
 
 
 class PromptInput(TextArea):
@@ -29,12 +38,49 @@ class PromptInput(TextArea):
             tab_behavior="focus",
             placeholder="Ask anything · Enter sends · Shift+Enter new line · F1 keys",
         )
+        self.prompts = PromptHistory()
 
     def action_submit(self) -> None:
         text = self.text.strip()
         if text:
+            self.prompts.add(text)
             self.post_message(self.Submitted(text))
             self.clear()
 
     def action_newline(self) -> None:
         self.insert("\n")
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if not select and self.navigator.is_first_wrapped_line(self.cursor_location):
+            recalled = self.prompts.older(self.text)
+            if recalled is not None:
+                self._show(recalled)
+                return
+        super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        if not select and self.navigator.is_last_wrapped_line(self.cursor_location):
+            recalled = self.prompts.newer()
+            if recalled is not None:
+                self._show(recalled)
+                return
+        super().action_cursor_down(select)
+
+    def _show(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    @work(thread=True, group="prompt-history", exit_on_error=False)
+    def load_history(self, earlier_prompts: Callable[[], Sequence[str]]) -> None:
+        """Seed the history with the prompts of earlier sessions, read off the event loop."""
+        try:
+            prompts = earlier_prompts()
+        except TermllmError as err:
+            self.app.call_from_thread(
+                self.notify, f"earlier prompts are not available: {err.message}", severity="warning"
+            )
+            return
+        except Exception:
+            logger.exception("reading earlier prompts failed")
+            return
+        self.app.call_from_thread(self.prompts.seed, prompts)

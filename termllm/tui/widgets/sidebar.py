@@ -1,21 +1,52 @@
-"""The conversation list: newest first; choosing one asks the app to show it."""
+"""The conversation list (newest first) under a filter box that narrows it as the user types.
+
+The filter asks the history's full-text search, which also matches titles; the search runs in a
+thread worker a moment after the last keystroke, so typing never waits for the database."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
-from textual.widgets import OptionList
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.timer import Timer
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
+from textual.worker import get_current_worker
+
+from termllm.errors import TermllmError
 
 if TYPE_CHECKING:
-    from termllm.store import ConversationRecord
+    from termllm.store import ConversationRecord, SearchHit
+
+logger = logging.getLogger(__name__)
+
+# Long enough to let a word be typed, short enough to feel immediate.
+FILTER_DELAY_S = 0.15
+SNIPPET_WIDTH = 26
+MARK_START, MARK_END = "[", "]"
+
+FindConversations = Callable[[str], Mapping[str, "SearchHit"]]
 
 
 class ConversationList(OptionList):
-    def show(self, conversations: Sequence[ConversationRecord], current: str | None) -> None:
+    def show(
+        self,
+        conversations: Sequence[ConversationRecord],
+        current: str | None,
+        matches: Mapping[str, SearchHit] | None = None,
+    ) -> None:
+        """The conversations (with why each matched, when filtered), `current` highlighted."""
         self.clear_options()
-        self.add_options(Option(c.title, id=c.id) for c in conversations)
+        self.add_options(
+            Option(_prompt(c, matches.get(c.id) if matches else None), id=c.id)
+            for c in conversations
+        )
         self.select(current)
 
     def select(self, conversation_id: str | None) -> None:
@@ -27,3 +58,124 @@ class ConversationList(OptionList):
             self.highlighted = self.get_option_index(conversation_id)
         except OptionDoesNotExist:
             self.highlighted = None
+
+
+def _prompt(conversation: ConversationRecord, hit: SearchHit | None) -> str | Content:
+    if hit is None or hit.role is None:
+        return conversation.title
+    return Content.assemble(conversation.title, "\n", *_snippet_parts(hit.snippet))
+
+
+def _snippet_parts(snippet: str) -> list[tuple[str, str]]:
+    """One line of a search snippet from a word shortly before its first match, matches bold."""
+    mark = max(0, snippet.find(MARK_START))
+    head, rest = snippet[:mark], snippet[mark:]
+    cut = len(head) - SNIPPET_WIDTH // 3
+    if cut > 0:
+        space = head.find(" ", cut)
+        head = "…" + (head[space + 1 :] if space != -1 else "")
+    parts: list[tuple[str, str]] = []
+    used = 0
+    for index, piece in enumerate((head + rest).replace(MARK_END, MARK_START).split(MARK_START)):
+        piece = piece[: max(0, SNIPPET_WIDTH - used)]
+        used += len(piece)
+        if piece:
+            parts.append((piece, "bold" if index % 2 else "dim"))
+    return parts
+
+
+class FilterBox(Input):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave", "Clear or leave the filter", show=False),
+        Binding("down", "into_list", "To the list", show=False),
+    ]
+
+    async def action_leave(self) -> None:
+        if self.value:
+            self.value = ""
+        else:
+            await self.run_action("app.focus_prompt")
+
+    def action_into_list(self) -> None:
+        self.post_message(self.Submitted(self, self.value))
+
+
+class Sidebar(Vertical):
+    """The filter box, the list, and the "no matches" line that replaces an empty result."""
+
+    def __init__(self, find: FindConversations, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._find = find
+        self._conversations: list[ConversationRecord] = []
+        self._current: str | None = None
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield FilterBox(placeholder="Filter (Ctrl+F)", id="filter")
+        yield Static(id="no-matches", markup=False)
+        yield ConversationList(id="conversations")
+
+    @property
+    def query_text(self) -> str:
+        return self.query_one(FilterBox).value.strip()
+
+    def show(self, conversations: Sequence[ConversationRecord], current: str | None) -> None:
+        """A fresh list from the store; an active filter is applied to it again."""
+        self._conversations = list(conversations)
+        self._current = current
+        if self.query_text:
+            self._search(self.query_text)
+        else:
+            self._show_matches("", None)
+
+    def select(self, conversation_id: str | None) -> None:
+        self._current = conversation_id
+        self.query_one(ConversationList).select(conversation_id)
+
+    def focus_filter(self) -> None:
+        self.query_one(FilterBox).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._timer is not None:
+            self._timer.stop()
+        query = self.query_text
+        if query:
+            self._timer = self.set_timer(FILTER_DELAY_S, lambda: self._search(query))
+        else:
+            self.workers.cancel_group(self, "filter")
+            self._show_matches("", None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        conversations = self.query_one(ConversationList)
+        if conversations.option_count:
+            conversations.focus()
+            if conversations.highlighted is None:
+                conversations.highlighted = 0
+
+    @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
+    def _search(self, query: str) -> None:
+        try:
+            matches = self._find(query)
+        except TermllmError as err:
+            self.app.call_from_thread(self.notify, err.message, severity="error")
+            return
+        except Exception as err:
+            logger.exception("filtering conversations failed")
+            message = f"{type(err).__name__}: {err}"
+            self.app.call_from_thread(self.notify, message, severity="error")
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_matches, query, matches)
+
+    def _show_matches(self, query: str, matches: Mapping[str, SearchHit] | None) -> None:
+        if query != self.query_text:
+            return  # The user typed on while this search ran; a newer one follows.
+        shown = self._conversations
+        if matches is not None:
+            shown = [c for c in shown if c.id in matches]
+        self.query_one(ConversationList).show(shown, self._current, matches)
+        empty = self.query_one("#no-matches", Static)
+        empty.display = matches is not None and not shown
+        empty.update(f"No conversation matches “{query}”")

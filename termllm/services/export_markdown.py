@@ -1,0 +1,80 @@
+"""Conversations as Markdown for reading and sharing, and the files such an export goes to.
+
+Shared by `termllm history export` and the chat app's export, so both write the same document."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from termllm.errors import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from termllm.store import ConversationRecord, MessageRecord
+
+SLUG_LENGTH = 60
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def conversation_markdown(conversation: ConversationRecord, branch: Sequence[MessageRecord]) -> str:
+    """A heading with the title, the id, model and start, then one section per message."""
+    lines = [
+        f"# {conversation.title}",
+        "",
+        f"- id: {conversation.id}",
+        f"- model: {conversation.model or '?'}",
+        f"- started: {when(conversation.created_at)}",
+        "",
+    ]
+    if conversation.system_prompt:
+        lines += ["## System", "", conversation.system_prompt, ""]
+    for message in branch:
+        heading = message.role.capitalize()
+        if message.finish_reason and message.finish_reason != "stop":
+            heading += f" ({message.finish_reason})"
+        lines += [f"## {heading}", "", message.content, ""]
+    return "\n".join(lines)
+
+
+def when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def slug(title: str) -> str:
+    """A file-name-safe form of a title: lower case words joined by '-'."""
+    words = _NOT_WORD.sub("-", title.lower()).strip("-_")
+    return words[:SLUG_LENGTH].rstrip("-_") or "conversation"
+
+
+def default_export_path(title: str, directory: Path) -> Path:
+    """`<directory>/<slug>.md`, or the first `<slug>-N.md` that does not exist yet."""
+    stem = slug(title)
+    candidate = directory / f"{stem}.md"
+    number = 2
+    while candidate.exists():
+        candidate = directory / f"{stem}-{number}.md"
+        number += 1
+    return candidate
+
+
+def write_export(path: Path, text: str, *, overwrite: bool) -> None:
+    """Write `text` to `path`; without `overwrite` an existing file is an error, never replaced
+    (checked by the open itself, so a file created meanwhile is not lost either)."""
+    try:
+        file = path.open("w" if overwrite else "x", encoding="utf-8")
+    except FileExistsError as err:
+        raise StorageError(f"{path} already exists") from err
+    except OSError as err:
+        raise StorageError(f"cannot write {path}: {err.strerror or err}") from err
+    try:
+        with file:
+            file.write(text)
+    except OSError as err:
+        if not overwrite:
+            # A half-written new file (a full disk) would pass for a complete export.
+            path.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {err.strerror or err}") from err

@@ -1,0 +1,72 @@
+"""Markdown exports: the document, file names, and writing without losing a user's file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from termllm.errors import StorageError
+from termllm.services.export_markdown import (
+    conversation_markdown,
+    default_export_path,
+    slug,
+    write_export,
+)
+from termllm.store import HistoryStore
+
+
+def test_the_document_has_the_title_system_prompt_and_each_message(tmp_path: Path) -> None:
+    with HistoryStore.open(tmp_path / "h.db") as store:
+        conversation = store.create_conversation("Greeting", "smol", "Be kind.", {})
+        question = store.add_message(conversation.id, None, "user", "Hi")
+        store.add_message(
+            conversation.id, question.id, "assistant", "Hel", finish_reason="cancelled"
+        )
+        text = conversation_markdown(conversation, store.current_branch(conversation.id))
+    assert text.startswith(f"# Greeting\n\n- id: {conversation.id}\n- model: smol\n")
+    assert "## System\n\nBe kind.\n" in text
+    assert text.endswith("## User\n\nHi\n\n## Assistant (cancelled)\n\nHel\n")
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("How to: stress a word?", "how-to-stress-a-word"),
+        ("  ../../etc/passwd  ", "etc-passwd"),
+        ("Café au lait", "café-au-lait"),
+        ("???", "conversation"),
+        ("x" * 100, "x" * 60),
+    ],
+)
+def test_slugs_are_safe_file_names(title: str, expected: str) -> None:
+    assert slug(title) == expected
+
+
+def test_the_default_path_never_names_an_existing_file(tmp_path: Path) -> None:
+    assert default_export_path("A b", tmp_path) == tmp_path / "a-b.md"
+    (tmp_path / "a-b.md").touch()
+    (tmp_path / "a-b-2.md").touch()
+    assert default_export_path("A b", tmp_path) == tmp_path / "a-b-3.md"
+
+
+def test_writing_refuses_to_replace_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "out.md"
+    write_export(path, "one", overwrite=False)
+    with pytest.raises(StorageError, match="already exists"):
+        write_export(path, "two", overwrite=False)
+    assert path.read_text(encoding="utf-8") == "one"
+    write_export(path, "two", overwrite=True)
+    assert path.read_text(encoding="utf-8") == "two"
+
+
+def test_an_unwritable_place_is_a_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").touch()
+    with pytest.raises(StorageError, match="cannot write"):
+        write_export(tmp_path / "file" / "out.md", "text", overwrite=False)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="cannot write /dev/full"):
+        write_export(Path("/dev/full"), "x" * 100_000, overwrite=True)
