@@ -77,7 +77,8 @@ class ChatSession:
         on_model: Callable[[str, LoadReport | None], None],
         on_text: Callable[[str], None],
     ) -> Completion:
-        """Save the question first, so that a failed load or a crash still keeps it.
+        """Answer `turn`: a new question, the last question again, or an edited question. A new
+        or edited question is saved first, so that a failed load or a crash still keeps it.
 
         `on_saved` gets the conversation id once the question is in the store; `on_model` gets
         the model's ref before a load (with no report) and again once it is ready."""
