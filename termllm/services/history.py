@@ -1,5 +1,6 @@
 """Conversations kept in the history store: starting, continuing, saving each message as it is
-produced, and the browsing commands (list, show, search, export, import, rename, delete)."""
+produced, branching (regenerate, edit, choosing an alternative) and the browsing commands (list,
+show, search, export, import, rename, delete)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from typing import TYPE_CHECKING, Any
 from termllm.config import Config
 from termllm.domain import Completion, GenParams, Message, Role
 from termllm.errors import ConversationNotFoundError, UsageError
+from termllm.services.branches import (
+    Alternatives,
+    BranchEntry,
+    PendingAnswer,
+    branch_entries,
+    chat_messages,
+    last_question,
+)
 from termllm.services.export_markdown import conversation_markdown
 from termllm.services.state_cache import ConversationStates
 
@@ -89,12 +98,7 @@ class HistoryService:
                 raise ConversationNotFoundError("no conversation to continue yet")
             conversation = latest
         branch = store.current_branch(conversation.id)
-        messages = tuple(
-            Message(Role(record.role), record.content)
-            for record in branch
-            if record.role != Role.SYSTEM.value
-        )
-        return Continuation(conversation, messages, branch[-1].id if branch else None)
+        return Continuation(conversation, chat_messages(branch), branch[-1].id if branch else None)
 
     def save_question(
         self,
@@ -135,6 +139,56 @@ class HistoryService:
             },
             finish_reason=completion.finish_reason.value,
         )
+
+    def branch(self, conversation_id: str) -> list[BranchEntry]:
+        """The current branch, each message with its place among its alternatives."""
+        conversation = self.find(conversation_id)
+        store = self.store
+        return branch_entries(
+            store.messages(conversation.id), store.current_branch(conversation.id)
+        )
+
+    def alternatives(self, conversation_id: str, message_id: str) -> Alternatives:
+        """The alternatives of a message; `index` is the one on the current branch (the message
+        itself when none is)."""
+        conversation = self.find(conversation_id)
+        found = tuple(self.store.alternatives(conversation.id, message_id))
+        on_branch = {message.id for message in self.store.current_branch(conversation.id)}
+        ids = [message.id for message in found]
+        index = next((n for n, id_ in enumerate(ids) if id_ in on_branch), ids.index(message_id))
+        return Alternatives(found, index)
+
+    def select_alternative(self, conversation_id: str, message_id: str) -> None:
+        """Continue from `message_id`: its branch (down to its newest reply) becomes current, for
+        this app and for `ask -c` alike, until a new message is added."""
+        self.store.select_branch(self.find(conversation_id).id, message_id)
+
+    def regenerate(self, conversation_id: str, question_id: str | None = None) -> PendingAnswer:
+        """The question to answer again (default: the last one on the current branch). Nothing
+        is saved now: the new answer becomes a sibling of the old ones when it is saved."""
+        conversation = self.find(conversation_id)
+        if question_id is None:
+            question = last_question(self.store.current_branch(conversation.id))
+            if question is None:
+                raise UsageError("there is no question to answer again yet")
+            question_id = question.id
+        branch = self.store.current_branch(conversation.id, question_id)
+        if branch[-1].role != Role.USER.value:
+            raise ValueError(f"message {question_id!r} is not a question")
+        exchange = Exchange(conversation.id, question_id)
+        return PendingAnswer(conversation, chat_messages(branch), exchange)
+
+    def save_edit(self, conversation_id: str, question_id: str, text: str) -> PendingAnswer:
+        """Save an edited question as a sibling of `question_id`, which is kept with its answers."""
+        conversation = self.find(conversation_id)
+        branch = self.store.current_branch(conversation.id, question_id)
+        if branch[-1].role != Role.USER.value:
+            raise ValueError(f"message {question_id!r} is not a question")
+        edited = self.store.add_message(
+            conversation.id, branch[-1].parent_id, Role.USER.value, text
+        )
+        exchange = Exchange(conversation.id, edited.id)
+        return PendingAnswer(conversation, chat_messages([*branch[:-1], edited]), exchange)
 
     def recent(self, limit: int | None) -> list[ConversationRecord]:
         return self.store.list_conversations(limit)

@@ -41,7 +41,8 @@ def parse_export(data: Mapping[str, object]) -> tuple[ConversationRecord, list[M
     """The conversation and messages of an export, with their exported ids, fully checked.
 
     `message_count` and each message's `conversation_id` are redundant and ignored; a message's
-    parent must come before it, which also rules out cycles.
+    parent must come before it, which also rules out cycles. `leaf_id` (the chosen branch) may
+    be missing, as in exports from before branches could be chosen.
     """
     if not isinstance(data, Mapping):
         raise ExportFormatError("expected a JSON object")
@@ -63,6 +64,9 @@ def parse_export(data: Mapping[str, object]) -> tuple[ConversationRecord, list[M
         message = _parse_message(_Fields(raw, f"messages[{n}]"), conversation_id, seen)
         seen.add(message.id)
         messages.append(message)
+    leaf_id = fields.optional_text("leaf_id")
+    if leaf_id is not None and leaf_id not in seen:
+        raise ExportFormatError(f"conversation.leaf_id {leaf_id!r} is not one of its messages")
     conversation = ConversationRecord(
         id=conversation_id,
         title=fields.text("title"),
@@ -72,6 +76,7 @@ def parse_export(data: Mapping[str, object]) -> tuple[ConversationRecord, list[M
         created_at=fields.timestamp("created_at"),
         updated_at=fields.timestamp("updated_at"),
         message_count=len(messages),
+        leaf_id=leaf_id,
     )
     return conversation, messages
 

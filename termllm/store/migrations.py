@@ -147,9 +147,18 @@ def _add_substring_index(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_current_leaf(conn: sqlite3.Connection) -> None:
+    # The message the user chose to continue from (by flipping to another alternative); NULL
+    # means the newest message, as before this step. No foreign key: messages already cascade
+    # from conversations, and a reference back would make deleting a conversation a cycle. A
+    # leaf that is not a message of the conversation is read as NULL.
+    _run(conn, ["ALTER TABLE conversations ADD COLUMN leaf_id TEXT"])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_history", _create_history),
     Migration("add_substring_index", _add_substring_index),
+    Migration("add_current_leaf", _add_current_leaf),
 )
 
 

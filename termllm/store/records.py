@@ -22,6 +22,8 @@ class ConversationRecord:
     # conversation does not change it.
     updated_at: float
     message_count: int
+    # The end of the branch the user chose to continue; None: the newest message's branch.
+    leaf_id: str | None = None
 
 
 @dataclass(frozen=True)

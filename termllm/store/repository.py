@@ -19,6 +19,7 @@ from types import TracebackType
 
 from termllm.errors import ConversationNotFoundError, UsageError
 from termllm.store import search as fulltext
+from termllm.store.branches import branch_to, current_leaf, message_in, newest_under, siblings
 from termllm.store.connection import configure, connect, sqlite_errors, transaction
 from termllm.store.exchange import parse_export, to_export
 from termllm.store.migrations import check_known, migrate, schema_version
@@ -164,8 +165,10 @@ class HistoryStore:
                 finish_reason=finish_reason,
             )
             insert_message(conn, message)
+            # The new message is the newest, so its branch becomes the current one.
             conn.execute(
-                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+                "UPDATE conversations SET updated_at = max(updated_at, ?), leaf_id = NULL "
+                "WHERE id = ?",
                 (message.created_at, conversation_id),
             )
         return message
@@ -220,19 +223,32 @@ class HistoryStore:
     def current_branch(
         self, conversation_id: str, leaf_id: str | None = None
     ) -> list[MessageRecord]:
-        """The messages from the root down to `leaf_id` (default: the newest message)."""
-        every = self.messages(conversation_id)
-        by_id = {message.id: message for message in every}
-        if leaf_id is not None and leaf_id not in by_id:
+        """The messages from the root down to `leaf_id` (default: the conversation's current
+        leaf, which is the newest message unless the user chose another branch)."""
+        with self._transaction(write=False) as conn:
+            conversation = require_conversation(conn, conversation_id)
+            every = messages_of(conn, conversation_id)
+        if leaf_id is not None and leaf_id not in {message.id for message in every}:
             raise ValueError(f"message {leaf_id!r} is not in {conversation_id!r}")
-        if not every:
-            return []
-        node: MessageRecord | None = every[-1] if leaf_id is None else by_id[leaf_id]
-        branch: list[MessageRecord] = []
-        while node is not None:
-            branch.append(node)
-            node = None if node.parent_id is None else by_id[node.parent_id]
-        return branch[::-1]
+        leaf = current_leaf(every, leaf_id or conversation.leaf_id)
+        return [] if leaf is None else branch_to(every, leaf)
+
+    def alternatives(self, conversation_id: str, message_id: str) -> list[MessageRecord]:
+        """The messages with the parent and role of `message_id`, itself included, oldest
+        first: the answers a question got, or the versions of an edited question."""
+        with self._transaction(write=False) as conn:
+            return siblings(conn, message_in(conn, conversation_id, message_id))
+
+    def select_branch(self, conversation_id: str, message_id: str) -> str:
+        """Make the branch through `message_id` current, down to the newest message below it
+        (what the user last saw there); returns that leaf's id."""
+        with self._transaction(write=True) as conn:
+            message_in(conn, conversation_id, message_id)
+            leaf_id = newest_under(conn, message_id)
+            conn.execute(
+                "UPDATE conversations SET leaf_id = ? WHERE id = ?", (leaf_id, conversation_id)
+            )
+        return leaf_id
 
     def search(self, query: str, limit: int = 20, *, prefix: bool = False) -> list[SearchHit]:
         """Messages and titles matching every term of `query`, best first (see search.py)."""
@@ -299,5 +315,10 @@ class HistoryStore:
                         conversation_id=conversation_id,
                         parent_id=parent_id,
                     ),
+                )
+            if exported.leaf_id is not None:
+                conn.execute(
+                    "UPDATE conversations SET leaf_id = ? WHERE id = ?",
+                    (new_ids[exported.leaf_id], conversation_id),
                 )
             return require_conversation(conn, conversation_id)

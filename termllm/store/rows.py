@@ -13,7 +13,8 @@ from termllm.store.records import ConversationRecord, MessageRecord
 
 CONVERSATION_SELECT = (
     "SELECT c.id, c.title, c.model, c.system_prompt, c.params, c.created_at, c.updated_at, "
-    "(SELECT count(*) FROM messages AS m WHERE m.conversation_id = c.id) FROM conversations AS c"
+    "(SELECT count(*) FROM messages AS m WHERE m.conversation_id = c.id), c.leaf_id "
+    "FROM conversations AS c"
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, model, created_at, "
@@ -91,6 +92,7 @@ def conversation_from_row(row: Sequence[Any]) -> ConversationRecord:
         created_at=row[5],
         updated_at=row[6],
         message_count=row[7],
+        leaf_id=row[8],
     )
 
 

@@ -21,13 +21,14 @@ from termllm.app import Services
 from termllm.domain import Completion
 from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
-from termllm.tui import conversation_actions
+from termllm.tui import conversation_actions, copying
+from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.keymap import DEFAULT_KEYS as KEYS
 from termllm.tui.keymap import parse_keymap
 from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
-from termllm.tui.session import ChatSession
+from termllm.tui.session import ChatSession, Turn
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
@@ -65,7 +66,27 @@ class ChatApp(App[None]):
         Binding(
             KEYS["new_conversation"], "new_conversation", "New conversation", id="new_conversation"
         ),
-        Binding(KEYS["cancel"], "cancel", "Cancel the answer", id="cancel"),
+        Binding(KEYS["cancel"], "cancel", "Cancel the answer or edit", id="cancel"),
+        Binding(KEYS["regenerate"], "regenerate", "Regenerate the answer", id="regenerate"),
+        Binding(
+            KEYS["previous_alternative"],
+            "previous_alternative",
+            "Previous alternative",
+            id="previous_alternative",
+        ),
+        Binding(
+            KEYS["next_alternative"], "next_alternative", "Next alternative", id="next_alternative"
+        ),
+        Binding(
+            KEYS["edit_last_message"],
+            "edit_last_message",
+            "Edit the last question",
+            id="edit_last_message",
+        ),
+        Binding(KEYS["copy_answer"], "copy_answer", "Copy the answer", id="copy_answer"),
+        Binding(
+            KEYS["copy_code_block"], "copy_code_block", "Copy the code block", id="copy_code_block"
+        ),
         # `?` as well, outside the prompt: the prompt keeps typed characters for itself.
         Binding(f"{KEYS['help']},question_mark", "help", "Help", id="help"),
         Binding(KEYS["focus_sidebar"], "focus_sidebar", "Conversations", id="focus_sidebar"),
@@ -117,6 +138,7 @@ class ChatApp(App[None]):
         self.conversation_id: str | None = None
         self.requested_conversation = conversation_id
         self._cancel: threading.Event | None = None
+        self.branches = Branches(self, services.history)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Textual's own themes lack the code-block colours that app.tcss uses.
@@ -181,16 +203,17 @@ class ChatApp(App[None]):
     async def show_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (None: a new, empty one) and its context use."""
         self.conversation_id = conversation_id
-        rows: list[tuple[str, str, str | None]] = []
+        self.branches.abort_edit()
+        entries = self.services.history.branch(conversation_id) if conversation_id else []
+        records = [entry.message for entry in entries]
+        rows = [(r.role, r.content, r.finish_reason) for r in records]
         used = 0
-        if conversation_id is not None:
-            _, records = self.services.history.transcript(conversation_id)
-            rows = [(r.role, r.content, r.finish_reason) for r in records]
-            answered = [r for r in records if r.prompt_tokens is not None]
-            if answered:
-                last = answered[-1]
-                used = (last.prompt_tokens or 0) + (last.completion_tokens or 0)
-        await self.query_one(ConversationView).show(rows)
+        answered = [r for r in records if r.prompt_tokens is not None]
+        if answered:
+            used = (answered[-1].prompt_tokens or 0) + (answered[-1].completion_tokens or 0)
+        view = self.query_one(ConversationView)
+        await view.show(rows)
+        view.mark_alternatives(shown_labels(entries))
         self.query_one(StatusBar).change(used_tokens=used)
         self.query_one(Sidebar).select(conversation_id)
 
@@ -204,14 +227,17 @@ class ChatApp(App[None]):
         if self.generating:
             self.notify("an answer is still streaming: Esc cancels it", severity="warning")
             return
-        view = await self.query_one(ConversationView).add_exchange(event.text)
+        turn, view = await self.branches.prepare_send(self.conversation_id, event.text)
+        self._start(turn, view)
+
+    def _start(self, turn: Turn, view: AnswerView) -> None:
         self._cancel = threading.Event()
         unshown = UnshownText()
         # The screen takes the streamed text a fixed number of times a second, whatever the
         # token rate: the worker never waits for the screen, and rendering per token would take
         # CPU time from llama.cpp on a small machine.
         drain = self.set_interval(1 / FRAMES_PER_S, partial(self._show_unshown, view, unshown))
-        self._generate(self.conversation_id, event.text, view, self._cancel, unshown, drain)
+        self._generate(turn, view, self._cancel, unshown, drain)
 
     async def action_new_conversation(self) -> None:
         self.action_cancel()
@@ -221,6 +247,30 @@ class ChatApp(App[None]):
     def action_cancel(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+        else:
+            self.branches.abort_edit()
+
+    async def action_regenerate(self) -> None:
+        prepared = await self.branches.prepare_regenerate(self.conversation_id, self.generating)
+        if prepared is not None:
+            self._start(*prepared)
+
+    async def action_previous_alternative(self) -> None:
+        if self.branches.flip(self.conversation_id, -1, self.generating):
+            await self.show_conversation(self.conversation_id)
+
+    async def action_next_alternative(self) -> None:
+        if self.branches.flip(self.conversation_id, +1, self.generating):
+            await self.show_conversation(self.conversation_id)
+
+    def action_edit_last_message(self) -> None:
+        self.branches.start_edit(self.conversation_id, self.generating)
+
+    def action_copy_answer(self) -> None:
+        copying.copy_answer(self)
+
+    def action_copy_code_block(self) -> None:
+        copying.copy_code_block(self)
 
     async def action_quit(self) -> None:
         # A streaming answer stops at the next token and is saved as cancelled before the
@@ -271,8 +321,7 @@ class ChatApp(App[None]):
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(
         self,
-        conversation_id: str | None,
-        text: str,
+        turn: Turn,
         view: AnswerView,
         cancel: threading.Event,
         unshown: UnshownText,
@@ -288,8 +337,7 @@ class ChatApp(App[None]):
 
         try:
             completion = self.session.ask(
-                conversation_id,
-                text,
+                turn,
                 cancel,
                 on_saved=lambda cid: show(self._question_saved, cid, view),
                 on_model=lambda ref, report: show(self._model_status, ref, report),

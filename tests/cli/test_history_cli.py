@@ -15,6 +15,7 @@ from termllm_cli import termllm
 
 from termllm import app
 from termllm.config import load_config
+from termllm.domain import Completion, FinishReason, Timings, Usage
 
 Capsys = pytest.CaptureFixture[str]
 GREEDY = ("--temperature", "0", "--seed", "7")
@@ -64,6 +65,27 @@ def test_ask_saves_a_conversation_and_continue_sends_its_history(
     assert shown.startswith("# What is the capital of France?\n")
     assert shown.count("## User") == 3 and shown.count("## Assistant") == 3
     assert "\x1b[" not in shown
+
+
+def test_continue_follows_the_alternative_chosen_in_the_history(
+    capsys: Capsys, scripted: ScriptedModel
+) -> None:
+    first = ask_json(capsys, "Capital of France?")
+    cid, first_answer = str(first["conversation_id"]), str(first["message_id"])
+    # Another answer to the same question, as the TUI's regenerate saves it.
+    history = app.build_services(load_config()).history
+    pending = history.regenerate(cid)
+    other = Completion("Lyon.", FinishReason.STOP, Usage(5, 1), Timings(1.0, 1.0, 1.0, 1.0))
+    history.save_answer(pending.exchange, other, "m")
+
+    ask_json(capsys, "-c", "Sure?")
+    assert [m.content for m in scripted.seen[-1]][-2:] == ["Lyon.", "Sure?"]
+
+    history.select_alternative(cid, first_answer)
+    ask_json(capsys, "-c", "Really?")
+    sent = [m.content for m in scripted.seen[-1]]
+    assert sent == ["Capital of France?", "Paris is the capital.", "Really?"]
+    history.close()
 
 
 def test_no_save_leaves_no_trace(capsys: Capsys, scripted: ScriptedModel) -> None:

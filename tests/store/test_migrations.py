@@ -42,7 +42,8 @@ def seed_v1(conn: sqlite3.Connection) -> None:
 
 # The same rows, written with the schema of each earlier version. A new step adds the seed for
 # the version before it; test_every_earlier_version_has_a_seed insists.
-SEEDS: dict[int, Callable[[sqlite3.Connection], None]] = {1: seed_v1}
+# Step 2 added indexes only, so version 2 takes the same rows.
+SEEDS: dict[int, Callable[[sqlite3.Connection], None]] = {1: seed_v1, 2: seed_v1}
 
 
 def check_seeded_rows(store: HistoryStore) -> None:
@@ -69,6 +70,9 @@ def check_seeded_rows(store: HistoryStore) -> None:
         {"ttft_ms": 40.5},
         "stop",
     )
+    # Before step 3 no branch could be chosen: the newest message's branch stays current.
+    assert conversation.leaf_id is None
+    assert store.current_branch("conv000001") == [question, answer]
     # Rows written before a search index existed are found through it.
     assert [hit.message_id for hit in store.search("cafe")] == ["mesg000001"]
     assert [hit.message_id for hit in store.search("ЗДРАВСТВУЙТЕ")] == ["mesg000002"]
@@ -180,3 +184,20 @@ def test_a_folder_that_cannot_be_created_is_reported(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(StorageError, match="cannot create"):
         HistoryStore.open(tmp_path / "file" / "history.db")
+
+
+def test_a_branched_conversation_from_version_2_can_choose_its_branch(db_path: Path) -> None:
+    conn = database_at(db_path, 2)
+    seed_v1(conn)
+    conn.execute(
+        "INSERT INTO messages (id, conversation_id, parent_id, role, content, created_at) "
+        "VALUES ('mesg000003', 'conv000001', 'mesg000001', 'assistant', 'Hello again', 300.0)"
+    )
+    conn.close()
+
+    with HistoryStore.open(db_path) as store:
+        assert [m.id for m in store.current_branch("conv000001")] == ["mesg000001", "mesg000003"]
+        assert store.select_branch("conv000001", "mesg000002") == "mesg000002"
+    with HistoryStore.open(db_path) as store:
+        assert store.get_conversation("conv000001").leaf_id == "mesg000002"
+        assert [m.id for m in store.current_branch("conv000001")] == ["mesg000001", "mesg000002"]

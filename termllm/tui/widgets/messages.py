@@ -1,6 +1,9 @@
-"""The conversation pane: user messages as plain text, answers as Markdown streamed in place."""
+"""The conversation pane: user messages as plain text, answers as Markdown streamed in place.
+A message with alternatives (regenerated answers, edited questions) says which one it is."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
@@ -19,6 +22,10 @@ class UserMessage(Static):
     def __init__(self, text: str) -> None:
         super().__init__(text, markup=False, classes="message user")
 
+    def set_alternative(self, label: str | None) -> None:
+        self.border_subtitle = label or ""
+        self.set_class(label is not None, "branched")
+
 
 class AnswerView(Markdown):
     """One answer; while it streams, fragments go through a MarkdownStream that batches them."""
@@ -27,6 +34,8 @@ class AnswerView(Markdown):
         super().__init__(text, classes="message assistant")
         self._stream: MarkdownStream | None = None
         self._finished = finish_reason is not None
+        self._ending = ""
+        self._alternative = ""
         self.set_ending(finish_reason)
 
     async def add_fragment(self, fragment: str) -> None:
@@ -50,7 +59,18 @@ class AnswerView(Markdown):
         if ending is None:
             return
         self.add_class(f"ended-{finish_reason}")
-        self.border_subtitle = f"{ending}: {error}" if error else ending
+        self._ending = f"{ending}: {error}" if error else ending
+        self._show_subtitle()
+
+    def set_alternative(self, label: str | None) -> None:
+        self._alternative = label or ""
+        self.set_class(label is not None, "branched")
+        self._show_subtitle()
+
+    def _show_subtitle(self) -> None:
+        self.border_subtitle = " · ".join(
+            part for part in (self._ending, self._alternative) if part
+        )
 
 
 class ConversationView(VerticalScroll):
@@ -69,8 +89,36 @@ class ConversationView(VerticalScroll):
         await self.mount_all(widgets)
         self.anchor()
 
-    async def add_exchange(self, question: str) -> AnswerView:
+    def mark_alternatives(self, labels: Sequence[str | None]) -> None:
+        """One label per message shown, in order (None: a message without alternatives)."""
+        shown = [child for child in self.children if isinstance(child, UserMessage | AnswerView)]
+        for child, label in zip(shown, labels, strict=False):
+            child.set_alternative(label)
+
+    async def add_exchange(self, question: str, label: str | None = None) -> AnswerView:
+        asked = UserMessage(question)
+        asked.set_alternative(label)
         answer = AnswerView()
-        await self.mount_all([UserMessage(question), answer])
+        await self.mount_all([asked, answer])
         self.anchor()
         return answer
+
+    async def answer_again(self, label: str | None) -> AnswerView:
+        """Replace what follows the last question with a new, empty answer."""
+        await self._remove_after_last_question(keep_question=True)
+        answer = AnswerView()
+        answer.set_alternative(label)
+        await self.mount(answer)
+        self.anchor()
+        return answer
+
+    async def ask_again(self, question: str, label: str | None) -> AnswerView:
+        """Replace the last question and what follows it with an edited one."""
+        await self._remove_after_last_question(keep_question=False)
+        return await self.add_exchange(question, label)
+
+    async def _remove_after_last_question(self, *, keep_question: bool) -> None:
+        children = list(self.children)
+        last = max((n for n, c in enumerate(children) if isinstance(c, UserMessage)), default=-1)
+        start = last + 1 if keep_question or last < 0 else last
+        await self.remove_children(children[start:])
