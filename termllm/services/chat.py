@@ -173,8 +173,12 @@ class ChatService:
 
     def keep_state(self, model: LoadedModel, conversation_id: str) -> None:
         """Save what the model has read of this conversation, for its next turn (in this
-        process or another); call once the answer itself is saved."""
+        process or another); call once the answer itself is saved. The disk write finishes in
+        the background (see `flush_states`)."""
         self._states.remember(model, conversation_id)
+
+    def flush_states(self) -> None:
+        self._states.flush()
 
     @staticmethod
     def _cut_last(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from termllm.config import Config
 from termllm.domain import Message
@@ -74,6 +75,10 @@ class ConversationStates:
         self.files = StateFiles(
             config.paths.kv_state_dir, max(cache.disk_mb, 0) * MIB, config.paths.app_log_file
         )
+        # Disk writes happen in this order on one thread, so the answer that produced a state
+        # never waits for it; Python finishes queued writes before the process exits.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="termllm-kv")
+        self._last_write: Future[None] | None = None
 
     def resume(self, model: LoadedModel, conversation_id: str, messages: Sequence[Message]) -> int:
         """Restore the conversation's state if it saves evaluating at least MIN_GAIN_TOKENS
@@ -113,8 +118,17 @@ class ConversationStates:
             return
         identity = model.state_identity
         self.recent.put(conversation_id, identity, state)
-        self.files.write(conversation_id, identity, state)
+        if self.files.enabled:
+            self._last_write = self._writer.submit(
+                self.files.write, conversation_id, identity, state
+            )
 
     def forget(self, conversation_ids: Sequence[str]) -> None:
+        """Remove the conversations' states, after any write of them still queued."""
         self.recent.drop(conversation_ids)
-        self.files.delete(list(conversation_ids))
+        self._writer.submit(self.files.delete, list(conversation_ids)).result()
+
+    def flush(self) -> None:
+        """Wait until every state handed to `remember` is on disk."""
+        if self._last_write is not None:
+            self._last_write.result()
