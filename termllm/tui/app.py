@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import ClassVar
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import OptionList
@@ -22,6 +23,7 @@ from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
 from termllm.tui.keymap import DEFAULT_KEYS as KEYS
 from termllm.tui.keymap import parse_keymap
+from termllm.tui.model_actions import ModelActions
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
@@ -67,6 +69,14 @@ class ChatApp(App[None]):
         Binding(KEYS["focus_sidebar"], "focus_sidebar", "Conversations", id="focus_sidebar"),
         Binding(KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt"),
         Binding(KEYS["switch_theme"], "change_theme", "Theme", id="switch_theme"),
+        Binding(KEYS["model_picker"], "model_picker", "Pick a model", id="model_picker"),
+        Binding(KEYS["pull_model"], "pull_model", "Pull a model", id="pull_model"),
+        Binding(
+            KEYS["conversation_settings"],
+            "conversation_settings",
+            "Conversation settings",
+            id="conversation_settings",
+        ),
         Binding(KEYS["quit"], "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -82,6 +92,7 @@ class ChatApp(App[None]):
         self.conversation_id: str | None = None
         self.requested_conversation = conversation_id
         self._cancel: threading.Event | None = None
+        self.model_actions = ModelActions(self)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Textual's own themes lack the code-block colours that app.tcss uses.
@@ -156,6 +167,7 @@ class ChatApp(App[None]):
         await self.query_one(ConversationView).show(rows)
         self.query_one(StatusBar).change(used_tokens=used)
         self.query_one(ConversationList).select(conversation_id)
+        self.model_actions.conversation_shown(conversation_id)
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
@@ -194,6 +206,19 @@ class ChatApp(App[None]):
     def action_help(self) -> None:
         bindings = [*self.BINDINGS, *PromptInput.BINDINGS]
         self.push_screen(HelpScreen(help_rows(b for b in bindings if isinstance(b, Binding))))
+
+    def action_model_picker(self) -> None:
+        self.model_actions.open_picker()
+
+    def action_pull_model(self) -> None:
+        self.model_actions.open_pull()
+
+    def action_conversation_settings(self) -> None:
+        self.model_actions.open_settings()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from self.model_actions.commands()
 
     def action_focus_sidebar(self) -> None:
         self.query_one(ConversationList).focus()
