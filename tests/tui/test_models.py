@@ -159,3 +159,15 @@ async def test_escape_closes_the_picker_and_changes_nothing() -> None:
         assert not isinstance(app.screen, ModelPicker)
         assert app.session.draft_model is None
         assert app.query_one(StatusBar).info.model == STARTER_REF
+
+
+async def test_the_model_actions_are_in_the_command_palette() -> None:
+    app = build(ScriptedEngine(ScriptedModel(["ok"])))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert {"Pick a model", "Pull a model", "Conversation settings"} <= set(titles)
+        [settings] = [c for c in app.get_system_commands(app.screen) if c.title.startswith("Conv")]
+        settings.callback()
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SettingsScreen"

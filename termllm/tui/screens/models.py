@@ -148,7 +148,8 @@ class ModelPicker(ModalScreen[str | None]):
         width = self._ref_width()
         self.query_one("#picker-head", Static).update(self._line("MODEL", *_COLUMNS, width=width))
         for row in shown:
-            marker = "● " if row.ref == self._current else "  "
+            # A radio mark rather than blank space, which the option list would trim.
+            marker = "● " if row.ref == self._current else "○ "
             line = self._line(
                 marker + row.ref, row.quant, row.parameters, row.size, row.context, width=width
             )

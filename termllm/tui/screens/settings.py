@@ -45,26 +45,37 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
         background: $surface;
     }
     #setting-system_prompt {
-        height: 6;
+        height: 5;
         margin-bottom: 1;
     }
     .setting-row {
-        height: auto;
+        height: 1;
     }
     .setting-row .setting-label {
         width: 16;
-        padding: 1 0 0 0;
     }
+    /* One line per field, so the whole form fits a small terminal. */
     .setting-row Input {
         width: 24;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    .setting-row Input:focus {
+        background: $accent 30%;
+    }
+    .setting-row Input.-invalid {
+        background: $error 30%;
     }
     .setting-error {
         width: 1fr;
-        padding: 1 0 0 1;
+        padding: 0 0 0 1;
         color: $error;
     }
     #settings-buttons {
         height: auto;
+        margin-top: 1;
         align: right middle;
     }
     """
