@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cache_builder import add_cached_repo
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -21,8 +23,20 @@ def add_tiny_model() -> str:
 
 
 async def settle(pilot: Pilot[None]) -> None:
+    # A pause first: a closed dialog's callback, which may start a worker, runs as a message.
+    await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    """Pause until `condition` holds: a dialog's result reaches the app a few messages after
+    its worker ends."""
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the condition never held")
 
 
 def fill(pilot: Pilot[None], selector: str, value: str) -> None:

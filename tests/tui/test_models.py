@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fake_engine import ScriptedEngine, ScriptedModel
-from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model, settle
+from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model, settle, wait_until
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 from tui_support import SIZE
@@ -54,6 +54,11 @@ async def send(pilot: Pilot[None], text: str) -> None:
     await settle(pilot)
 
 
+def ready(app: ChatApp, ref: str) -> bool:
+    status = app.query_one(StatusBar).info
+    return status.model == ref and not status.loading and status.placement == "CPU"
+
+
 def picker_refs(app: ChatApp) -> list[str]:
     options = app.screen.query_one(OptionList).options
     return [option.id for option in options if option.id is not None]
@@ -76,6 +81,7 @@ async def test_picking_a_model_switches_saves_and_loads_it() -> None:
         assert picker_refs(app) == [TINY_REF]
         await pilot.press("enter")
         await settle(pilot)
+        await wait_until(pilot, lambda: ready(app, TINY_REF))
         assert not isinstance(app.screen, ModelPicker)
         assert app.services.history.find(cid).model == TINY_REF
         assert engine.requests[-1].model_path.name == "tiny-Q8_0.gguf"
@@ -98,6 +104,7 @@ async def test_each_conversation_shows_and_keeps_its_own_model() -> None:
         await settle(pilot)
         await pilot.press("t", "i", "n", "y", "enter")
         await settle(pilot)
+        await wait_until(pilot, lambda: ready(app, TINY_REF))
         await pilot.press("ctrl+n")
         await settle(pilot)
         # A new conversation starts on the model picked last (as the draft's model).
@@ -106,6 +113,7 @@ async def test_each_conversation_shows_and_keeps_its_own_model() -> None:
         await settle(pilot)
         await pilot.press("s", "m", "o", "l", "enter")
         await settle(pilot)
+        await wait_until(pilot, lambda: ready(app, STARTER_REF))
         await send(pilot, "Second")
         second = app.conversation_id
         assert app.services.history.find(second or "").model == STARTER_REF
@@ -137,7 +145,10 @@ async def test_a_model_that_fails_to_load_leaves_the_previous_one_in_use() -> No
         await settle(pilot)
         await pilot.press("t", "i", "n", "y", "enter")
         await settle(pilot)
-        assert any("scripted load failure" in n.message for n in app._notifications)
+        await wait_until(
+            pilot, lambda: any("scripted load failure" in n.message for n in app._notifications)
+        )
+        await settle(pilot)
         assert app.services.history.find(cid).model == STARTER_REF
         assert app.query_one(StatusBar).info.model == STARTER_REF
         loads = len(engine.requests)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fakehub import FakeHub
-from model_dialogs import settle
+from model_dialogs import settle, wait_until
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, ProgressBar, Static
 from tui_support import SIZE, scripted_services
@@ -53,6 +53,10 @@ async def start_pull(pilot: Pilot[None], ref: str) -> PullScreen:
     return screen
 
 
+def pulled_notified(app: ChatApp) -> bool:
+    return any(f"pulled {PULLED_REF}" in n.message for n in app._notifications)
+
+
 def same_bytes(first: Path, second: Path) -> bool:
     return first.read_bytes() == second.read_bytes()
 
@@ -73,8 +77,8 @@ async def test_a_pull_shows_progress_and_the_model_appears_in_the_picker(
     async with app.run_test(size=SIZE) as pilot:
         await start_pull(pilot, STARTER_REPO)
         await settle(pilot)
+        await wait_until(pilot, lambda: pulled_notified(app))
         assert not isinstance(app.screen, PullScreen)
-        assert any(f"pulled {PULLED_REF}" in n.message for n in app._notifications)
         [pulled] = [m for m in app.services.models.list_models() if m.ref == PULLED_REF]
         assert same_bytes(pulled.path, starter_model)
         await pilot.press("f3")
@@ -109,7 +113,7 @@ async def test_escape_stops_the_download_and_a_second_pull_resumes_it(
         hub.clear_log()
         await start_pull(pilot, STARTER_REPO)
         await settle(pilot)
-        assert any(f"pulled {PULLED_REF}" in n.message for n in app._notifications)
+        await wait_until(pilot, lambda: pulled_notified(app))
         ranges = [r.range for r in hub.file_gets() if r.server == "cdn"]
         assert ranges and ranges[0] is not None and ranges[0].startswith(f"bytes={kept}-")
 
