@@ -129,7 +129,7 @@ class ModelActions:
             title="Could not load the model",
             severity="error",
         )
-        self.conversation_shown(self._app.conversation_id)
+        self._describe_in_worker(self._app.conversation_id)
 
     def show_model(self, ref: str, report: LoadReport | None, loading: bool = True) -> None:
         """The status bar's model: loading (no report), ready, or not loaded yet."""
@@ -148,6 +148,9 @@ class ModelActions:
         sent. A new conversation starts from the default settings."""
         if conversation_id is None:
             self._app.session.draft_settings = None
+        self._describe_in_worker(conversation_id)
+
+    def _describe_in_worker(self, conversation_id: str | None) -> None:
         self._app.run_worker(
             partial(self._describe, conversation_id),
             thread=True,

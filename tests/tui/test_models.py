@@ -178,7 +178,8 @@ async def test_the_model_actions_are_in_the_command_palette() -> None:
         await settle(pilot)
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert {"Pick a model", "Pull a model", "Conversation settings"} <= set(titles)
-        [settings] = [c for c in app.get_system_commands(app.screen) if c.title.startswith("Conv")]
-        settings.callback()
+        await pilot.press("ctrl+p")
         await pilot.pause()
-        assert type(app.screen).__name__ == "SettingsScreen"
+        await pilot.press(*"Pick a model", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPicker)
