@@ -30,6 +30,7 @@ class ScriptedModel:
     delay_s: float = 0.0
     fail_after: int | None = None
     seen: list[tuple[Message, ...]] = field(default_factory=list)
+    params_seen: list[GenParams] = field(default_factory=list)
 
     @property
     def report(self) -> LoadReport:
@@ -65,6 +66,7 @@ class ScriptedModel:
         self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
     ) -> Iterator[Chunk]:
         self.seen.append(tuple(messages))
+        self.params_seen.append(params)
         produced: list[str] = []
         limit = params.max_tokens or len(self.answer)
         reason = FinishReason.STOP

@@ -60,12 +60,18 @@ def ask(
 ) -> None:
     """Ask a model once: `termllm ask "question"`, or `cat file | termllm ask "summarize"`."""
     from termllm.services.chat import LoadOptions, parse_gpu_layers
+    from termllm.services.conversation_settings import settings_of
 
     found = services(ctx)
     chat = found.chat
     text = _prompt_text(prompt or [])
+    history = found.history
+    save = history.enabled_by_default and not no_save
+    resumed = history.resume(cid) if (continue_ or cid) else None
+    # A continued conversation keeps its own settings; flags override them for this answer.
+    saved = settings_of(chat, resumed.conversation if resumed else None)
     params = _params(
-        chat.default_params(),
+        saved.params,
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,
@@ -75,21 +81,16 @@ def ask(
         max_tokens=max_tokens,
     )
     options = LoadOptions(
-        n_ctx=n_ctx,
+        n_ctx=n_ctx if n_ctx is not None else saved.n_ctx,
         gpu_layers=parse_gpu_layers(gpu_layers, "--gpu-layers") if gpu_layers else None,
         threads=threads,
         chat_template=chat_template,
     )
-    history = found.history
-    save = history.enabled_by_default and not no_save
-    resumed = history.resume(cid) if (continue_ or cid) else None
-    if resumed is not None and system is None:
-        system = resumed.conversation.system_prompt
     chosen = chat.choose_model(model or (resumed.conversation.model if resumed else None))
     loaded = _load(chat, chosen, options)
     report = loaded.report
     _report_load(report, verbose)
-    system_prompt = system if system is not None else chat.default_system_prompt()
+    system_prompt = system if system is not None else saved.system_prompt
     messages = [*(resumed.messages if resumed else ()), Message(Role.USER, text)]
     if system_prompt:
         messages.insert(0, Message(Role.SYSTEM, system_prompt))
@@ -97,7 +98,9 @@ def ask(
     for warning in fitted.warnings:
         note(f"warning: {warning}")
     exchange = (
-        history.save_question(resumed, chosen.ref, system_prompt, params, text) if save else None
+        history.save_question(resumed, chosen.ref, system_prompt, params, text, options.n_ctx)
+        if save
+        else None
     )
     conversation_id = exchange.conversation_id if exchange else None
     # A --no-save continuation still starts from the conversation's saved state.

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from termllm.cli.context import services
-from termllm.cli.output import format_bytes, print_json, print_table, to_jsonable
+from termllm.cli.output import print_json, print_table, to_jsonable
+from termllm.units import format_bytes
 
 if TYPE_CHECKING:
     from termllm.engine.planning import LoadPlan

@@ -10,8 +10,6 @@ import typer
 from termllm.cli.context import services as _services
 from termllm.cli.output import (
     format_age,
-    format_bytes,
-    format_count,
     note,
     print_json,
     print_table,
@@ -19,6 +17,7 @@ from termllm.cli.output import (
     to_jsonable,
 )
 from termllm.errors import ExitCode, UsageError
+from termllm.units import format_bytes, format_count
 
 if TYPE_CHECKING:
     from termllm.domain import LocalModel

@@ -16,7 +16,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from termllm.cli.output import format_bytes
+from termllm.units import format_bytes
 
 
 class RichTransferProgress:

@@ -5,7 +5,7 @@ show, search, export, import, rename, delete)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from termllm.config import Config
@@ -19,6 +19,7 @@ from termllm.services.branches import (
     chat_messages,
     last_question,
 )
+from termllm.services.conversation_settings import ConversationSettings, params_json
 from termllm.services.export_markdown import conversation_markdown
 from termllm.services.state_cache import ConversationStates
 
@@ -81,10 +82,16 @@ class HistoryService:
             self._opened = None
 
     def start(
-        self, model_ref: str, system_prompt: str | None, params: GenParams, prompt: str
+        self,
+        model_ref: str,
+        system_prompt: str | None,
+        params: GenParams,
+        prompt: str,
+        n_ctx: int | None = None,
     ) -> ConversationRecord:
+        # An empty system prompt is kept as chosen ("none"); only None means the default.
         return self.store.create_conversation(
-            title_from(prompt), model_ref, system_prompt or None, asdict(params)
+            title_from(prompt), model_ref, system_prompt, params_json(params, n_ctx)
         )
 
     def resume(self, conversation_id: str | None) -> Continuation:
@@ -107,13 +114,14 @@ class HistoryService:
         system_prompt: str | None,
         params: GenParams,
         text: str,
+        n_ctx: int | None = None,
     ) -> Exchange:
         """Commit the question (starting a conversation if needed) before any answer exists, so
         a crash or a kill mid-answer still keeps it."""
         if resumed is not None:
             conversation_id, parent_id = resumed.conversation.id, resumed.leaf_id
         else:
-            conversation_id = self.start(model_ref, system_prompt, params, text).id
+            conversation_id = self.start(model_ref, system_prompt, params, text, n_ctx).id
             parent_id = None
         question = self.store.add_message(conversation_id, parent_id, Role.USER.value, text)
         return Exchange(conversation_id, question.id)
@@ -224,6 +232,20 @@ class HistoryService:
         conversation = self.find(conversation_id)
         self.store.rename(conversation.id, title.strip())
         return self.store.get_conversation(conversation.id)
+
+    def set_model(self, conversation_id: str, model_ref: str) -> ConversationRecord:
+        """The model the conversation continues with."""
+        return self.store.update_conversation(self.find(conversation_id).id, model=model_ref)
+
+    def save_settings(
+        self, conversation_id: str, settings: ConversationSettings
+    ) -> ConversationRecord:
+        """The conversation's own system prompt, sampling parameters and context size."""
+        return self.store.update_conversation(
+            self.find(conversation_id).id,
+            system_prompt=settings.system_prompt,
+            params=params_json(settings.params, settings.n_ctx),
+        )
 
     def delete(self, conversation_ids: Sequence[str]) -> list[ConversationRecord]:
         found = [self.find(conversation_id) for conversation_id in conversation_ids]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from termllm.errors import GGUFError, StorageError
@@ -49,9 +49,12 @@ class ModelFacts:
     architecture: str | None
     parameter_count: int | None
     quant: str | None
+    context_length: int | None = None
+    """The context the model was trained on."""
 
 
 UNREADABLE = ModelFacts(architecture=None, parameter_count=None, quant=None)
+_FACT_NAMES = frozenset(item.name for item in fields(ModelFacts))
 
 
 class FactsCache:
@@ -66,13 +69,16 @@ class FactsCache:
         key = "|".join(_file_key(path) for path in paths)
         entries = self._load()
         cached = entries.get(key)
-        if isinstance(cached, dict):
+        # Entries written before a fact was added are read again, once.
+        if isinstance(cached, dict) and cached.keys() >= _FACT_NAMES:
             return _facts_from_json(cached)
         try:
             summary = summarize_sources([FileSource(path) for path in paths])
         except (GGUFError, StorageError):
             return UNREADABLE
-        found = ModelFacts(summary.architecture, summary.parameter_count, summary.quant)
+        found = ModelFacts(
+            summary.architecture, summary.parameter_count, summary.quant, summary.context_length
+        )
         entries[key] = asdict(found)
         self._dirty = True
         return found
@@ -105,13 +111,15 @@ def _file_key(path: Path) -> str:
 
 
 def _facts_from_json(raw: dict[str, object]) -> ModelFacts:
-    architecture, count, quant = (
+    architecture, count, quant, context = (
         raw.get("architecture"),
         raw.get("parameter_count"),
         raw.get("quant"),
+        raw.get("context_length"),
     )
     return ModelFacts(
         architecture=architecture if isinstance(architecture, str) else None,
         parameter_count=count if isinstance(count, int) else None,
         quant=quant if isinstance(quant, str) else None,
+        context_length=context if isinstance(context, int) else None,
     )

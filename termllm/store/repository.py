@@ -273,6 +273,33 @@ class HistoryStore:
             if not changed:
                 raise ConversationNotFoundError(f"no conversation '{conversation_id}'")
 
+    def update_conversation(
+        self,
+        conversation_id: str,
+        *,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> ConversationRecord:
+        """Change the fields given (None leaves one as it is). Like a rename, this is not
+        activity: `updated_at`, and so the conversation's place in the list, stays."""
+        changes: dict[str, object] = {}
+        if model is not None:
+            changes["model"] = model
+        if system_prompt is not None:
+            changes["system_prompt"] = system_prompt
+        if params is not None:
+            changes["params"] = json.dumps(dict(params), ensure_ascii=False, allow_nan=False)
+        with self._transaction(write=True) as conn:
+            if changes:
+                # The column names come from the fixed keys above, never from the caller.
+                assignments = ", ".join(f"{column} = ?" for column in changes)
+                conn.execute(
+                    f"UPDATE conversations SET {assignments} WHERE id = ?",
+                    (*changes.values(), conversation_id),
+                )
+            return require_conversation(conn, conversation_id)
+
     def delete(self, conversation_ids: Sequence[str]) -> int:
         """Delete conversations with their messages; returns how many existed."""
         with self._transaction(write=True) as conn:

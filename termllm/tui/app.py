@@ -26,6 +26,7 @@ from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.keymap import DEFAULT_KEYS as KEYS
 from termllm.tui.keymap import parse_keymap
+from termllm.tui.model_actions import ModelActions
 from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession, Turn
@@ -123,6 +124,14 @@ class ChatApp(App[None]):
             priority=True,
         ),
         Binding(KEYS["switch_theme"], "change_theme", "Theme", id="switch_theme"),
+        Binding(KEYS["model_picker"], "model_picker", "Pick a model", id="model_picker"),
+        Binding(KEYS["pull_model"], "pull_model", "Pull a model", id="pull_model"),
+        Binding(
+            KEYS["conversation_settings"],
+            "conversation_settings",
+            "Conversation settings",
+            id="conversation_settings",
+        ),
         Binding(KEYS["quit"], "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -139,6 +148,7 @@ class ChatApp(App[None]):
         self.requested_conversation = conversation_id
         self._cancel: threading.Event | None = None
         self.branches = Branches(self, services.history)
+        self.model_actions = ModelActions(self)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Textual's own themes lack the code-block colours that app.tcss uses.
@@ -216,6 +226,7 @@ class ChatApp(App[None]):
         view.mark_alternatives(shown_labels(entries))
         self.query_one(StatusBar).change(used_tokens=used)
         self.query_one(Sidebar).select(conversation_id)
+        self.model_actions.conversation_shown(conversation_id)
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
@@ -295,6 +306,15 @@ class ChatApp(App[None]):
 
     def action_export_conversation(self) -> None:
         conversation_actions.export(self)
+
+    def action_model_picker(self) -> None:
+        self.model_actions.open_picker()
+
+    def action_pull_model(self) -> None:
+        self.model_actions.open_pull()
+
+    def action_conversation_settings(self) -> None:
+        self.model_actions.open_settings()
 
     def action_focus_sidebar(self) -> None:
         self.query_one(ConversationList).focus()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from termllm.app import Services
 from termllm.domain import (
@@ -19,6 +20,13 @@ from termllm.domain import (
 )
 from termllm.engine.base import LoadedModel, LoadReport
 from termllm.services.chat import LoadOptions
+from termllm.services.conversation_settings import ConversationSettings, settings_of
+
+if TYPE_CHECKING:
+    from termllm.store import ConversationRecord
+
+# A loaded model is known by its ref and the context size it was asked for (None: configured).
+LoadKey = tuple[str, int | None]
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,12 @@ class ChatSession:
     def __init__(self, services: Services, model_ref: str | None) -> None:
         self._services = services
         self.model_ref = model_ref
-        self._loaded: tuple[str, LoadedModel] | None = None
+        """The model named on the command line; it wins until the user picks one in the app."""
+        self.draft_model: str | None = None
+        """The model picked for the conversation the next message starts."""
+        self.draft_settings: ConversationSettings | None = None
+        """Settings chosen for the conversation the next message starts (None: defaults)."""
+        self._loaded: tuple[LoadKey, LoadedModel] | None = None
         # The start-up load and a first send may both ask for a model at once.
         self._load_lock = threading.Lock()
 
@@ -62,19 +75,32 @@ class ChatSession:
         """The model the user named, else the conversation's, else the configured default."""
         return self._services.chat.choose_model(self.model_ref or conversation_model)
 
-    def is_loaded(self, model: LocalModel) -> bool:
-        loaded = self._loaded
-        return loaded is not None and loaded[0] == model.ref
+    def settings_for(self, conversation: ConversationRecord | None) -> ConversationSettings:
+        """A saved conversation's settings, or those chosen for the next new one."""
+        if conversation is None and self.draft_settings is not None:
+            return self.draft_settings
+        return settings_of(self._services.chat, conversation)
 
-    def ensure_loaded(self, model: LocalModel) -> LoadedModel:
+    def is_loaded(self, model: LocalModel, n_ctx: int | None = None) -> bool:
+        loaded = self._loaded
+        return loaded is not None and loaded[0] == (model.ref, n_ctx)
+
+    def loaded_report(self, model: LocalModel) -> LoadReport | None:
+        """The load report of `model` if it is the one loaded (at any context size)."""
+        loaded = self._loaded
+        return loaded[1].report if loaded is not None and loaded[0][0] == model.ref else None
+
+    def ensure_loaded(self, model: LocalModel, n_ctx: int | None = None) -> LoadedModel:
+        """Load `model` with a context of `n_ctx` unless it is loaded so already. The model
+        loaded before stays until the new one is ready, so a failed load leaves it usable."""
         with self._load_lock:
-            if self._loaded is not None and self._loaded[0] == model.ref:
+            key = (model.ref, n_ctx)
+            if self._loaded is not None and self._loaded[0] == key:
                 return self._loaded[1]
-            if self._loaded is not None:
-                self._loaded[1].close()
-                self._loaded = None
-            loaded = self._services.chat.load(model, LoadOptions())
-            self._loaded = (model.ref, loaded)
+            loaded = self._services.chat.load(model, LoadOptions(n_ctx=n_ctx))
+            previous, self._loaded = self._loaded, (key, loaded)
+            if previous is not None:
+                previous[1].close()
             return loaded
 
     def ask(
@@ -91,14 +117,22 @@ class ChatSession:
         `on_saved` gets the conversation id once the question is in the store; `on_model` gets
         the model's ref before a load (with no report) and again once it is ready."""
         history, chat = self._services.history, self._services.chat
-        params = chat.default_params()
         if isinstance(turn, NewQuestion):
             resumed = history.resume(turn.conversation_id) if turn.conversation_id else None
-            model = self.choose(resumed.conversation.model if resumed else None)
-            system_prompt = (
-                resumed.conversation.system_prompt if resumed else None
-            ) or chat.default_system_prompt()
-            exchange = history.save_question(resumed, model.ref, system_prompt, params, turn.text)
+            conversation = resumed.conversation if resumed else None
+            settings = self.settings_for(conversation)
+            model = self.choose(conversation.model if conversation else self.draft_model)
+            exchange = history.save_question(
+                resumed,
+                model.ref,
+                settings.system_prompt,
+                settings.params,
+                turn.text,
+                n_ctx=settings.n_ctx,
+            )
+            if resumed is None:
+                # Now saved with the conversation; the next new one starts from the defaults.
+                self.draft_settings = None
             messages = [*(resumed.messages if resumed else ()), Message(Role.USER, turn.text)]
         else:
             pending = (
@@ -106,13 +140,14 @@ class ChatSession:
                 if isinstance(turn, AnswerAgain)
                 else history.save_edit(turn.conversation_id, turn.question_id, turn.text)
             )
+            settings = self.settings_for(pending.conversation)
             model = self.choose(pending.conversation.model)
-            system_prompt = pending.conversation.system_prompt or chat.default_system_prompt()
             exchange, messages = pending.exchange, list(pending.messages)
+        params, system_prompt = settings.params, settings.system_prompt
         on_saved(exchange.conversation_id)
-        if not self.is_loaded(model):
+        if not self.is_loaded(model, settings.n_ctx):
             on_model(model.ref, None)
-        loaded = self.ensure_loaded(model)
+        loaded = self.ensure_loaded(model, settings.n_ctx)
         on_model(model.ref, loaded.report)
         if system_prompt:
             messages.insert(0, Message(Role.SYSTEM, system_prompt))

@@ -174,3 +174,39 @@ def test_a_tiny_context_still_answers(starter_model: Path) -> None:
     answer = json.loads(result.stdout)
     assert answer["finish_reason"] == "length"
     assert answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"] <= 128
+
+
+def test_continuing_a_conversation_uses_its_saved_settings_unless_flags_override(
+    starter_model: Path,
+) -> None:
+    from termllm.app import build_services
+    from termllm.config import load_config
+    from termllm.domain import GenParams
+    from termllm.services.conversation_settings import ConversationSettings
+
+    # Long enough to tell apart from the template's own default system prompt.
+    system = "You are a counting machine. " + "You only ever write numbers. " * 15
+    history = build_services(load_config()).history
+    started = history.start("SmolLM2-135M-Instruct.Q4_1", None, GenParams(), "Count")
+    history.save_settings(
+        started.id,
+        ConversationSettings(system, GenParams(temperature=0.0, max_tokens=3), n_ctx=512),
+    )
+    history.close()
+    prompt = "Write the numbers from 1 to 50, separated by commas."
+    fresh = json.loads(ask("--no-save", "--json", "--max-tokens", "3", prompt).stdout)
+
+    saved = ask("--cid", started.id[:8], "--json", "-v", prompt)
+    assert saved.returncode == 0, saved.stderr
+    answer = json.loads(saved.stdout)
+    assert (answer["finish_reason"], answer["usage"]["completion_tokens"]) == ("length", 3)
+    assert answer["usage"]["prompt_tokens"] > fresh["usage"]["prompt_tokens"] + 50
+    assert b"context 512 tokens" in saved.stderr
+
+    flags = ("--json", "--max-tokens", "5", "--system", "", "--ctx", "1024", "-v")
+    overridden = ask("--cid", started.id[:8], *flags, prompt)
+    assert overridden.returncode == 0, overridden.stderr
+    override = json.loads(overridden.stdout)
+    assert (override["finish_reason"], override["usage"]["completion_tokens"]) == ("length", 5)
+    assert override["usage"]["prompt_tokens"] < answer["usage"]["prompt_tokens"]
+    assert b"context 1024 tokens" in overridden.stderr

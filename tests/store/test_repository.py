@@ -216,3 +216,30 @@ def test_params_are_stored_as_json(store: HistoryStore, db_path: Path) -> None:
     conn.close()
     assert raw == '{"stop": ["\\n"], "seed": 1}'
     assert store.get_conversation(conversation.id).params == {"stop": ["\n"], "seed": 1}
+
+
+def test_update_conversation_changes_only_the_fields_given(store: HistoryStore) -> None:
+    older = store.create_conversation("older", "org/m:Q4_0", "Be brief.", {"top_k": 40})
+    newer = store.create_conversation("newer", None, None, {})
+    changed = store.update_conversation(older.id, model="org/other:Q8_0")
+    assert (changed.model, changed.system_prompt, changed.params) == (
+        "org/other:Q8_0",
+        "Be brief.",
+        {"top_k": 40},
+    )
+    changed = store.update_conversation(
+        older.id, system_prompt="", params={"temperature": 0.0, "n_ctx": 1024}
+    )
+    assert store.get_conversation(older.id) == changed
+    assert (changed.model, changed.system_prompt, changed.params) == (
+        "org/other:Q8_0",
+        "",
+        {"temperature": 0.0, "n_ctx": 1024},
+    )
+    # Settings are not activity: the list keeps its order.
+    assert changed.updated_at == older.updated_at
+    assert [c.id for c in store.list_conversations()] == [newer.id, older.id]
+    with pytest.raises(ConversationNotFoundError):
+        store.update_conversation("nosuchid", model="x")
+    with pytest.raises(ValueError):
+        store.update_conversation(older.id, params={"temperature": float("nan")})

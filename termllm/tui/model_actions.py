@@ -1,0 +1,216 @@
+"""The app's model and settings actions: the picker (F3), pulling (F4), the conversation's
+settings (F5), and the status bar's model as the user moves between conversations.
+
+A conversation keeps its own model and settings in the store; until its first message is sent,
+a new conversation keeps them in the session and the first message saves them with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.screen import ModalScreen
+
+from termllm.engine.base import LoadReport
+from termllm.errors import TermllmError
+from termllm.services.conversation_settings import ConversationSettings
+from termllm.services.models import PullResult
+from termllm.tui.screens.models import ModelPicker
+from termllm.tui.screens.pull import PullScreen
+from termllm.tui.screens.settings import SettingsScreen
+from termllm.tui.widgets.status import StatusBar, placement_text
+from termllm.units import format_bytes
+
+if TYPE_CHECKING:
+    from termllm.tui.app import ChatApp
+
+logger = logging.getLogger(__name__)
+
+
+class ModelActions:
+    def __init__(self, app: ChatApp) -> None:
+        self._app = app
+
+    def _main_screen_active(self) -> bool:
+        # The keys stay bound while a dialog is open; a second dialog on top would only confuse.
+        return not isinstance(self._app.screen, ModalScreen)
+
+    # The picker
+
+    def open_picker(self) -> None:
+        app = self._app
+        if not self._main_screen_active():
+            return
+        if app.generating:
+            app.notify("an answer is streaming: Esc cancels it first", severity="warning")
+            return
+        current = app.query_one(StatusBar).info.model
+        app.push_screen(ModelPicker(app.services.models, current), callback=self._picked)
+
+    def _picked(self, ref: str | None) -> None:
+        """The conversation continues with `ref`, and new conversations start with it. Saved at
+        once, so that a message sent during the load uses it too; a failed load puts the
+        previous choice back."""
+        app, session = self._app, self._app.session
+        if ref is None:
+            return
+        conversation_id = app.conversation_id
+        previous: str | None = None
+        try:
+            if conversation_id is not None:
+                previous = app.services.history.find(conversation_id).model
+                app.services.history.set_model(conversation_id, ref)
+        except TermllmError as err:
+            app.notify(err.message, title="Could not switch the model", severity="error")
+            return
+        undo = partial(
+            self._restore, conversation_id, previous, session.model_ref, session.draft_model
+        )
+        # The -m model of the command line gives way to a choice made in the app.
+        session.model_ref, session.draft_model = None, ref
+        app.run_worker(
+            partial(self._load, ref, conversation_id, undo),
+            thread=True,
+            exclusive=True,
+            group="load",
+            exit_on_error=False,
+        )
+
+    def _restore(
+        self,
+        conversation_id: str | None,
+        model: str | None,
+        model_ref: str | None,
+        draft_model: str | None,
+    ) -> None:
+        session = self._app.session
+        session.model_ref, session.draft_model = model_ref, draft_model
+        if conversation_id is not None and model is not None:
+            try:
+                self._app.services.history.set_model(conversation_id, model)
+            except TermllmError as err:
+                logger.warning("could not restore the model of %s: %s", conversation_id, err)
+
+    def _load(self, ref: str, conversation_id: str | None, undo: Callable[[], None]) -> None:
+        app, session = self._app, self._app.session
+        try:
+            model = session.choose(ref)
+            conversation = app.services.history.find(conversation_id) if conversation_id else None
+            n_ctx = session.settings_for(conversation).n_ctx
+            app.call_from_thread(self.show_model, model.ref, None)
+            report = session.ensure_loaded(model, n_ctx).report
+        except TermllmError as err:
+            app.call_from_thread(self._load_failed, err.message, undo)
+            return
+        except Exception as err:
+            logger.exception("loading %s failed", ref)
+            app.call_from_thread(self._load_failed, f"{type(err).__name__}: {err}", undo)
+            return
+        app.call_from_thread(self.show_model, model.ref, report)
+
+    def _load_failed(self, message: str, undo: Callable[[], None]) -> None:
+        undo()
+        self._app.notify(
+            f"{message}; the previous model stays in use",
+            title="Could not load the model",
+            severity="error",
+        )
+        self._describe_in_worker(self._app.conversation_id)
+
+    def show_model(self, ref: str, report: LoadReport | None, loading: bool = True) -> None:
+        """The status bar's model: loading (no report), ready, or not loaded yet."""
+        status = self._app.query_one(StatusBar)
+        if report is not None:
+            status.change(
+                model=ref, loading=False, placement=placement_text(report), n_ctx=report.n_ctx
+            )
+        else:
+            status.change(model=ref, loading=loading, placement="", n_ctx=0)
+
+    # The status bar while moving between conversations
+
+    def conversation_shown(self, conversation_id: str | None) -> None:
+        """Show the model the shown conversation answers with; it loads when a message is
+        sent. A new conversation starts from the default settings."""
+        if conversation_id is None:
+            self._app.session.draft_settings = None
+        self._describe_in_worker(conversation_id)
+
+    def _describe_in_worker(self, conversation_id: str | None) -> None:
+        self._app.run_worker(
+            partial(self._describe, conversation_id),
+            thread=True,
+            exclusive=True,
+            group="describe-model",
+            exit_on_error=False,
+        )
+
+    def _describe(self, conversation_id: str | None) -> None:
+        # Resolving a reference lists the models on disk: too slow for the event loop.
+        app, session = self._app, self._app.session
+        wanted: str | None = session.draft_model
+        try:
+            if conversation_id is not None:
+                wanted = app.services.history.find(conversation_id).model
+            model = session.choose(wanted)
+        except TermllmError:
+            # A missing model is reported when a message needs it, not on every visit.
+            if wanted is not None:
+                app.call_from_thread(self.show_model, wanted, None, False)
+            return
+        report = session.loaded_report(model)
+        app.call_from_thread(self.show_model, model.ref, report, False)
+
+    # Pulling
+
+    def open_pull(self) -> None:
+        if self._main_screen_active():
+            self._app.push_screen(PullScreen(self._app.services.models), callback=self._pulled)
+
+    def _pulled(self, result: PullResult | None) -> None:
+        if result is None:
+            return
+        model = result.model
+        verb = "pulled" if result.downloaded else "already present:"
+        self._app.notify(
+            f"{verb} {model.ref} ({format_bytes(model.size_bytes)}); F3 picks it",
+            title="Pull finished",
+        )
+
+    # Settings
+
+    def open_settings(self) -> None:
+        app = self._app
+        if not self._main_screen_active():
+            return
+        conversation_id = app.conversation_id
+        try:
+            conversation = app.services.history.find(conversation_id) if conversation_id else None
+        except TermllmError as err:
+            app.notify(err.message, severity="error")
+            return
+        current = app.session.settings_for(conversation)
+        title = conversation.title if conversation else "new conversation"
+        app.push_screen(
+            SettingsScreen(current, title), callback=partial(self._settings_saved, conversation_id)
+        )
+
+    def _settings_saved(
+        self, conversation_id: str | None, settings: ConversationSettings | None
+    ) -> None:
+        app = self._app
+        if settings is None:
+            return
+        if conversation_id is None:
+            app.session.draft_settings = settings
+            app.notify("saved for this conversation's first message", title="Settings")
+            return
+        try:
+            app.services.history.save_settings(conversation_id, settings)
+        except TermllmError as err:
+            app.notify(err.message, title="Settings not saved", severity="error")
+            return
+        app.notify("saved with the conversation", title="Settings")

@@ -1,0 +1,151 @@
+"""The conversation's settings (F5): system prompt, sampling parameters and context size.
+
+Every field is checked on save; a wrong one gets its reason beside it and nothing is saved.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from termllm.errors import UsageError
+from termllm.services.conversation_settings import (
+    SETTING_FIELDS,
+    ConversationSettings,
+    Value,
+    build_settings,
+    parse_value,
+)
+
+
+def shown_value(value: Value) -> str:
+    return "" if value is None else str(value)
+
+
+class SettingsScreen(ModalScreen[ConversationSettings | None]):
+    """Dismissed with the checked settings, or None when closed without saving."""
+
+    DEFAULT_CSS = """
+    SettingsScreen {
+        align: center middle;
+    }
+    #settings-box {
+        width: 80%;
+        max-width: 90;
+        height: auto;
+        max-height: 90%;
+        padding: 0 1;
+        border: round $accent;
+        background: $surface;
+    }
+    #setting-system_prompt {
+        height: 5;
+        margin-bottom: 1;
+    }
+    .setting-row {
+        height: 1;
+    }
+    .setting-row .setting-label {
+        width: 16;
+    }
+    /* One line per field, so the whole form fits a small terminal. */
+    .setting-row Input {
+        width: 24;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    .setting-row Input:focus {
+        background: $accent 30%;
+    }
+    .setting-row Input.-invalid {
+        background: $error 30%;
+    }
+    .setting-error {
+        width: 1fr;
+        padding: 0 0 0 1;
+        color: $error;
+    }
+    #settings-buttons {
+        height: auto;
+        margin-top: 1;
+        align: right middle;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Close without saving", id="close_settings"),
+        Binding("ctrl+s", "save", "Save", id="save_settings"),
+    ]
+
+    def __init__(self, current: ConversationSettings, title: str) -> None:
+        super().__init__()
+        self._current = current
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        values = self._current.values()
+        with VerticalScroll(id="settings-box") as box:
+            box.border_title = f"Settings · {self._title}"
+            box.border_subtitle = "Ctrl+S saves · Esc closes"
+            yield Label("System prompt (empty: none)", classes="setting-label")
+            yield TextArea(
+                self._current.system_prompt,
+                id="setting-system_prompt",
+                soft_wrap=True,
+                show_line_numbers=False,
+                tab_behavior="focus",
+            )
+            for item in SETTING_FIELDS:
+                with Horizontal(classes="setting-row"):
+                    yield Label(item.label, classes="setting-label")
+                    yield Input(
+                        shown_value(values[item.name]),
+                        placeholder=item.empty_means,
+                        id=f"setting-{item.name}",
+                        select_on_focus=False,
+                    )
+                    yield Static("", id=f"error-{item.name}", classes="setting-error")
+            with Horizontal(id="settings-buttons"):
+                yield Button("Save", id="settings-save", variant="primary")
+                yield Button("Cancel", id="settings-cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#settings-save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
+        values: dict[str, Value] = {}
+        problems: list[tuple[str, str]] = []
+        for item in SETTING_FIELDS:
+            field = self.query_one(f"#setting-{item.name}", Input)
+            error = self.query_one(f"#error-{item.name}", Static)
+            try:
+                values[item.name] = parse_value(item, field.value)
+            except UsageError as err:
+                problems.append((item.name, err.message))
+                error.update(err.message.removeprefix(f"{item.label}: "))
+                field.add_class("-invalid")
+            else:
+                error.update("")
+                field.remove_class("-invalid")
+        if problems:
+            first, message = problems[0]
+            self.query_one(f"#setting-{first}", Input).focus()
+            count = f" ({len(problems)} fields)" if len(problems) > 1 else ""
+            self.notify(message + count, title="Settings not saved", severity="error")
+            return
+        prompt = self.query_one("#setting-system_prompt", TextArea).text
+        self.dismiss(build_settings(prompt, values))
+
+    @on(Button.Pressed, "#settings-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

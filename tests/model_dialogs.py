@@ -1,0 +1,43 @@
+"""A second model on disk for picker tests, and driving the app's dialogs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cache_builder import add_cached_repo
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from termllm.config import load_config
+
+STARTER_REF = "SmolLM2-135M-Instruct.Q4_1"
+TINY_REPO = "acme/Tiny-GGUF"
+TINY_REF = f"{TINY_REPO}:Q8_0"
+
+
+def add_tiny_model() -> str:
+    """A second model in the Hub cache: not a real GGUF, which the scripted engine never reads
+    (and the picker shows as unreadable facts)."""
+    add_cached_repo(load_config().paths.hub_cache, TINY_REPO, {"tiny-Q8_0.gguf": b"GGUF tiny"})
+    return TINY_REF
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    # A pause first: a closed dialog's callback, which may start a worker, runs as a message.
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    """Pause until `condition` holds: a dialog's result reaches the app a few messages after
+    its worker ends."""
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the condition never held")
+
+
+def fill(pilot: Pilot[None], selector: str, value: str) -> None:
+    pilot.app.screen.query_one(selector, Input).value = value

@@ -1,0 +1,143 @@
+"""Pulling inside the app (F4) against the fake Hub: progress, cancel and resume, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakehub import FakeHub
+from model_dialogs import settle, wait_until
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, ProgressBar, Static
+from tui_support import SIZE, scripted_services
+
+from termllm.config import load_config
+from termllm.tui.app import ChatApp
+from termllm.tui.screens.models import ModelPicker
+from termllm.tui.screens.pull import PullScreen
+
+pytestmark = pytest.mark.anyio
+
+STARTER_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
+STARTER_FILE = "smollm2-135m-instruct-q4_1.gguf"
+PULLED_REF = f"{STARTER_REPO}:Q4_1"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, starter_model: Path) -> Iterator[FakeHub]:
+    with FakeHub() as fake:
+        monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        fake.add_repo(STARTER_REPO, {STARTER_FILE: starter_model, "README.md": b"# SmolLM2\n"})
+        yield fake
+
+
+def build() -> ChatApp:
+    services, _ = scripted_services(["ok"])
+    return ChatApp(services)
+
+
+async def start_pull(pilot: Pilot[None], ref: str) -> PullScreen:
+    await settle(pilot)
+    await pilot.press("f4")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, PullScreen)
+    screen.query_one(Input).value = ref
+    await pilot.press("enter")
+    return screen
+
+
+def pulled_notified(app: ChatApp) -> bool:
+    return any(f"pulled {PULLED_REF}" in n.message for n in app._notifications)
+
+
+def same_bytes(first: Path, second: Path) -> bool:
+    return first.read_bytes() == second.read_bytes()
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def partial_bytes() -> int:
+    cache = load_config().paths.hub_cache
+    return sum(path.stat().st_size for path in cache.glob("models--*/blobs/*.incomplete"))
+
+
+async def test_a_pull_shows_progress_and_the_model_appears_in_the_picker(
+    hub: FakeHub, starter_model: Path
+) -> None:
+    app = build()
+    async with app.run_test(size=SIZE) as pilot:
+        await start_pull(pilot, STARTER_REPO)
+        await settle(pilot)
+        await wait_until(pilot, lambda: pulled_notified(app))
+        assert not isinstance(app.screen, PullScreen)
+        [pulled] = [m for m in app.services.models.list_models() if m.ref == PULLED_REF]
+        assert same_bytes(pulled.path, starter_model)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPicker)
+        refs = [option.id for option in app.screen.query_one(OptionList).options]
+        assert PULLED_REF in refs
+
+
+async def test_escape_stops_the_download_and_a_second_pull_resumes_it(
+    hub: FakeHub, starter_model: Path
+) -> None:
+    hub.delay_per_chunk = 0.005
+    app = build()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await start_pull(pilot, STARTER_REPO)
+        label, bar = screen.query_one("#pull-label", Static), screen.query_one(ProgressBar)
+        while " of " not in str(label.render()) or partial_bytes() < 2_000_000:
+            await pilot.pause(0.05)
+        assert str(label.render()).startswith(f"{STARTER_FILE}: ")
+        assert bar.total == file_size(starter_model) and bar.progress > 0
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, PullScreen)
+        assert any(n.title == "Pull cancelled" for n in app._notifications)
+        kept = partial_bytes()
+        assert kept >= 2_000_000
+        await pilot.pause(0.3)
+        assert partial_bytes() == kept, "the download stopped"
+
+        hub.delay_per_chunk = 0.0
+        hub.clear_log()
+        await start_pull(pilot, STARTER_REPO)
+        await settle(pilot)
+        await wait_until(pilot, lambda: pulled_notified(app))
+        ranges = [r.range for r in hub.file_gets() if r.server == "cdn"]
+        assert ranges and ranges[0] is not None and ranges[0].startswith(f"bytes={kept}-")
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [("acme/no-such-repo", "no-such-repo"), ("./not-a-hub-ref.gguf", "not a Hub reference")],
+)
+async def test_a_failed_pull_is_a_notification_and_the_dialog_stays(
+    hub: FakeHub, ref: str, message: str
+) -> None:
+    app = build()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await start_pull(pilot, ref)
+        await settle(pilot)
+        assert app.screen is screen
+        assert any(message in n.message and n.severity == "error" for n in app._notifications)
+        assert not screen.query_one(Input).disabled
+
+
+async def test_the_hub_out_of_reach_is_a_notification() -> None:
+    app = build()
+    async with app.run_test(size=SIZE) as pilot:
+        await start_pull(pilot, STARTER_REPO)
+        await settle(pilot)
+        assert any(n.severity == "error" for n in app._notifications)
+        assert isinstance(app.screen, PullScreen)
