@@ -1,0 +1,64 @@
+"""Switching conversations in the app with the real starter model: coming back to one starts
+from its state kept in memory, reads only the new tokens, and answers as a full re-read would."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from termllm.app import build_services
+from termllm.config import load_config
+from termllm.domain import Completion
+from termllm.tui.session import ChatSession, NewQuestion
+
+MODEL = "SmolLM2-135M-Instruct"
+
+
+def session_with(**env: str) -> ChatSession:
+    settings = {
+        "TERMLLM_GENERATION_TEMPERATURE": "0",
+        "TERMLLM_GENERATION_SEED": "5",
+        "TERMLLM_GENERATION_MAX_TOKENS": "24",
+        **env,
+    }
+    return ChatSession(build_services(load_config({**os.environ, **settings})), MODEL)
+
+
+def send(session: ChatSession, conversation_id: str | None, text: str) -> tuple[str, Completion]:
+    saved: list[str] = []
+    completion = session.ask(
+        NewQuestion(conversation_id, text),
+        threading.Event(),
+        on_saved=saved.append,
+        on_model=lambda _ref, _report: None,
+        on_text=lambda _text: None,
+    )
+    return saved[0], completion
+
+
+def test_switching_back_reads_only_the_new_turn_and_answers_the_same(starter_model: Path) -> None:
+    # Only the memory cache, so nothing can come from disk.
+    session = session_with(TERMLLM_CACHE_DISK_MB="0")
+    first, opening = send(session, None, "Describe the four seasons, one sentence each.")
+    send(session, None, "Name three fruits.")
+    _, returned = send(session, first, "Which season is the coldest?")
+
+    read_before = opening.usage.prompt_tokens + opening.usage.completion_tokens - 1
+    assert returned.timings.cached_tokens >= read_before - 2
+    assert returned.usage.prompt_tokens - returned.timings.cached_tokens < 40
+
+    # The same turn in a session that keeps no state at all re-reads everything.
+    plain = session_with(TERMLLM_CACHE_DISK_MB="0", TERMLLM_CACHE_RAM_MB="0")
+    services = plain._services
+    branch = services.history.store.current_branch(first)
+    # Replay the conversation as it was before the third turn into a new conversation.
+    conversation = services.history.store.create_conversation("copy", None, None, {})
+    parent = None
+    for record in branch[:2]:
+        parent = services.history.store.add_message(
+            conversation.id, parent, record.role, record.content
+        ).id
+    _, reread = send(plain, conversation.id, "Which season is the coldest?")
+    assert reread.timings.cached_tokens == 0
+    assert reread.content == returned.content
