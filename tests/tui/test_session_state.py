@@ -10,7 +10,7 @@ from pathlib import Path
 from termllm.app import build_services
 from termllm.config import load_config
 from termllm.domain import Completion
-from termllm.tui.session import ChatSession, NewQuestion
+from termllm.tui.session import AnswerAgain, ChatSession, NewQuestion, Turn
 
 MODEL = "SmolLM2-135M-Instruct"
 
@@ -26,9 +26,13 @@ def session_with(**env: str) -> ChatSession:
 
 
 def send(session: ChatSession, conversation_id: str | None, text: str) -> tuple[str, Completion]:
+    return run(session, NewQuestion(conversation_id, text))
+
+
+def run(session: ChatSession, turn: Turn) -> tuple[str, Completion]:
     saved: list[str] = []
     completion = session.ask(
-        NewQuestion(conversation_id, text),
+        turn,
         threading.Event(),
         on_saved=saved.append,
         on_model=lambda _ref, _report: None,
@@ -62,3 +66,18 @@ def test_switching_back_reads_only_the_new_turn_and_answers_the_same(starter_mod
     _, reread = send(plain, conversation.id, "Which season is the coldest?")
     assert reread.timings.cached_tokens == 0
     assert reread.content == returned.content
+
+
+def test_regenerating_reads_nothing_again(starter_model: Path) -> None:
+    session = session_with(TERMLLM_CACHE_DISK_MB="0")
+    # Long enough that the kept state covers well over MIN_GAIN_TOKENS more than the other
+    # conversation, which shares only the template's opening with it.
+    conversation, first = send(
+        session, None, "Give me a name for a cat, and say in two sentences why it suits a kitten."
+    )
+    send(session, None, "Name three fruits.")
+    _, again = run(session, AnswerAgain(conversation))
+    # The question and everything before it come from the kept state; generation needs the
+    # last prompt token evaluated once more.
+    assert again.usage.prompt_tokens == first.usage.prompt_tokens
+    assert again.timings.cached_tokens == first.usage.prompt_tokens - 1
