@@ -9,14 +9,10 @@ tokens to the same `Llama` object, so its KV cache keeps the prefix shared with 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import ctypes
-import io
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from termllm.domain import (
@@ -31,21 +27,16 @@ from termllm.domain import (
 )
 from termllm.engine import kv_state
 from termllm.engine.base import KvState, LoadReport, LoadRequest, SpeedTest
+from termllm.engine.construct import N_BATCH, construct_llama
 from termllm.engine.native_log import route_native_logs
 from termllm.engine.planning import plan_load
 from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
-from termllm.errors import ModelLoadError, TermllmError
+from termllm.errors import TermllmError
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from llama_cpp import Llama
-
-N_BATCH = 512
-"""Prompt tokens per decode call: cancelling waits for at most one such batch."""
-
-_NATIVE_ERROR = re.compile(r"\berror\b|\bfailed\b", re.IGNORECASE)
-_LOG_PREFIX = re.compile(r"^[\w.]+: (?:error[\w ]*: )?")
 
 
 class LlamaEngine:
@@ -59,7 +50,7 @@ class LlamaEngine:
         summary, n_ctx, threads, placement = plan.summary, plan.n_ctx, plan.threads, plan.placement
         warnings = list(plan.warnings)
 
-        llama = _construct(
+        llama = construct_llama(
             request.model_path, request.log_file, n_ctx, placement.gpu_layers, threads
         )
         # llama.cpp may round the context up (to a multiple of 256), but llama-cpp-python sizes
@@ -299,43 +290,6 @@ class LlamaModel:
         return int(tokens[0]) if len(tokens) == 1 else None
 
 
-def _construct(
-    path: Path, log_file: Path | None, n_ctx: int, gpu_layers: int, threads: int
-) -> Llama:
-    """`Llama(...)` with nothing reaching the terminal; a failure becomes ModelLoadError.
-
-    verbose=False would make llama-cpp-python dup2 fds 1 and 2 away while it loads, blanking a
-    TUI drawing from another thread. With verbose=True it print()s the metadata and system
-    info instead, which a Python-level redirect catches; native logs go through the log
-    callback that route_native_logs installed.
-    """
-    import llama_cpp
-
-    mark = _log_size(log_file)
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_batch=N_BATCH,
-                n_ubatch=N_BATCH,
-                n_gpu_layers=gpu_layers,
-                n_threads=threads,
-                n_threads_batch=threads,
-                verbose=True,
-            )
-    except Exception as exc:  # llama-cpp-python raises ValueError or RuntimeError, tersely
-        native = _log_since(log_file, mark) + captured.getvalue()
-        reason = _native_reason(native) or " ".join(str(exc).split())
-        raise ModelLoadError(f"cannot load {path.name}: {reason}") from exc
-    finally:
-        _append_log(log_file, captured.getvalue())
-    # From here on verbose only adds print()s to sys.stderr (cache hits, timings) per call.
-    llama.verbose = False
-    return llama
-
-
 def _vocabulary(llama: Llama) -> Vocabulary:
     import llama_cpp
 
@@ -386,37 +340,3 @@ def _hold_back(text: str, stops: tuple[str, ...]) -> tuple[str, str, bool]:
 def _failed(error: str, prompt_tokens: int) -> Completion:
     timings = Timings(load_ms=0.0, ttft_ms=0.0, prompt_tokens_per_s=0.0, decode_tokens_per_s=0.0)
     return Completion("", FinishReason.ERROR, Usage(prompt_tokens, 0), timings, error)
-
-
-def _native_reason(log_text: str) -> str | None:
-    """The first error llama.cpp logged, without its function-name prefix.
-
-    The first is the cause; later ones are callers reporting that they failed in turn.
-    """
-    for line in log_text.splitlines():
-        if _NATIVE_ERROR.search(line):
-            return _LOG_PREFIX.sub("", line.strip()) or None
-    return None
-
-
-def _log_size(log_file: Path | None) -> int:
-    with contextlib.suppress(OSError):
-        return log_file.stat().st_size if log_file is not None else 0
-    return 0
-
-
-def _log_since(log_file: Path | None, offset: int) -> str:
-    with contextlib.suppress(OSError):
-        if log_file is not None:
-            with log_file.open("rb") as handle:
-                handle.seek(offset)
-                return handle.read().decode("utf-8", errors="replace")
-    return ""
-
-
-def _append_log(log_file: Path | None, text: str) -> None:
-    if log_file is None or not text:
-        return
-    # The log is a diagnostic aid: failing to extend it must not fail the load.
-    with contextlib.suppress(OSError), log_file.open("a", encoding="utf-8") as handle:
-        handle.write(text)

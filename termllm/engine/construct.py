@@ -1,0 +1,92 @@
+"""Constructing `llama_cpp.Llama` without anything reaching the terminal, and turning a failed
+load into a one-line reason taken from llama.cpp's own log."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from termllm.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+N_BATCH = 512
+"""Prompt tokens per decode call: cancelling waits for at most one such batch."""
+
+_NATIVE_ERROR = re.compile(r"\berror\b|\bfailed\b", re.IGNORECASE)
+_LOG_PREFIX = re.compile(r"^[\w.]+: (?:error[\w ]*: )?")
+
+
+def construct_llama(
+    path: Path, log_file: Path | None, n_ctx: int, gpu_layers: int, threads: int
+) -> Llama:
+    """`Llama(...)` with nothing reaching the terminal; a failure becomes ModelLoadError.
+
+    verbose=False would make llama-cpp-python dup2 fds 1 and 2 away while it loads, blanking a
+    TUI drawing from another thread. With verbose=True it print()s the metadata and system
+    info instead, which a Python-level redirect catches; native logs go through the log
+    callback that route_native_logs installed.
+    """
+    import llama_cpp
+
+    mark = _log_size(log_file)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=N_BATCH,
+                n_ubatch=N_BATCH,
+                n_gpu_layers=gpu_layers,
+                n_threads=threads,
+                n_threads_batch=threads,
+                verbose=True,
+            )
+    except Exception as exc:  # llama-cpp-python raises ValueError or RuntimeError, tersely
+        native = _log_since(log_file, mark) + captured.getvalue()
+        reason = _native_reason(native) or " ".join(str(exc).split())
+        raise ModelLoadError(f"cannot load {path.name}: {reason}") from exc
+    finally:
+        _append_log(log_file, captured.getvalue())
+    # From here on verbose only adds print()s to sys.stderr (cache hits, timings) per call.
+    llama.verbose = False
+    return llama
+
+
+def _native_reason(log_text: str) -> str | None:
+    """The first error llama.cpp logged, without its function-name prefix.
+
+    The first is the cause; later ones are callers reporting that they failed in turn.
+    """
+    for line in log_text.splitlines():
+        if _NATIVE_ERROR.search(line):
+            return _LOG_PREFIX.sub("", line.strip()) or None
+    return None
+
+
+def _log_size(log_file: Path | None) -> int:
+    with contextlib.suppress(OSError):
+        return log_file.stat().st_size if log_file is not None else 0
+    return 0
+
+
+def _log_since(log_file: Path | None, offset: int) -> str:
+    with contextlib.suppress(OSError):
+        if log_file is not None:
+            with log_file.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode("utf-8", errors="replace")
+    return ""
+
+
+def _append_log(log_file: Path | None, text: str) -> None:
+    if log_file is None or not text:
+        return
+    # The log is a diagnostic aid: failing to extend it must not fail the load.
+    with contextlib.suppress(OSError), log_file.open("a", encoding="utf-8") as handle:
+        handle.write(text)
