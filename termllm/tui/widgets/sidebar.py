@@ -12,10 +12,21 @@ if TYPE_CHECKING:
     from termllm.store import ConversationRecord
 
 
+BUSY_MARK = "● "
+
+
 class ConversationList(OptionList):
-    def show(self, conversations: Sequence[ConversationRecord], current: str | None) -> None:
+    def show(
+        self,
+        conversations: Sequence[ConversationRecord],
+        current: str | None,
+        busy: str | None = None,
+    ) -> None:
+        """`busy`: the conversation whose answer is streaming, marked in the list."""
         self.clear_options()
-        self.add_options(Option(c.title, id=c.id) for c in conversations)
+        self.add_options(
+            Option(BUSY_MARK + c.title if c.id == busy else c.title, id=c.id) for c in conversations
+        )
         self.select(current)
 
     def select(self, conversation_id: str | None) -> None:
