@@ -14,16 +14,17 @@ from termllm.domain import Completion
 from termllm.tui.widgets.messages import AnswerView
 
 # The share of one core that drawing a streaming answer may take. On a small machine every
-# millisecond the event loop spends on layout and painting is taken from llama.cpp's threads
-# (and the GIL its Python side needs between tokens): 4 % keeps the answer's speed within 5 %
-# of `termllm ask`.
+# millisecond the event loop spends on layout and painting is taken from llama.cpp's threads,
+# and from the GIL that llama-cpp-python's sampling needs between tokens: the model slows down by
+# about the share the screen takes. A frame costs 10-60 ms of Textual layout and painting, so this
+# means a few frames a second, and never fewer than one.
 DRAW_BUDGET = 0.04
 FASTEST_FRAME_S = 1 / 15
-SLOWEST_FRAME_S = 0.5
+SLOWEST_FRAME_S = 1.0
 # The most text one frame draws: each new Markdown block costs milliseconds to build and mount,
 # so a burst (a fast engine, or the view coming back on screen) is drawn over several frames
-# rather than in one long stall. A model at ~100 tok/s writes far less between two frames.
-FRAME_CHARS = 800
+# rather than in one long stall. A model at 100 tok/s writes about 450 characters a second.
+FRAME_CHARS = 500
 
 
 class UnshownText:

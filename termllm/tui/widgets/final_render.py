@@ -6,7 +6,8 @@ once more in full when it ends. Replacing every block (Markdown.update) would re
 answer's hundreds of widgets, highlighting every code block again, and stall the event loop
 just as the last tokens arrive. Here the streamed top-level blocks that the full parse
 reproduces (same kind of block over the same source lines) stay on screen; only the rest is
-built and mounted, a few blocks at a time.
+built and mounted, a few blocks at a time. An answer with link reference definitions (which
+change blocks above them) gets a plain full update.
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ async def render_final(document: Markdown, content: str) -> None:
     if not document.source or not content.startswith(document.source):
         await document.update(content)
         return
+    env: dict[str, object] = {}
     tokens = await asyncio.get_running_loop().run_in_executor(
-        None, MarkdownIt("gfm-like").parse, content
+        None, MarkdownIt("gfm-like").parse, content, env
     )
+    if env.get("references"):
+        # A link definition changes blocks above it, which the stream drew without it.
+        await document.update(content)
+        return
     async with document.lock:
         document._markdown = content
         shown = [child for child in document.children if isinstance(child, MarkdownBlock)]
