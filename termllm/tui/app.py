@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import ClassVar
@@ -14,7 +13,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.timer import Timer
 from textual.widgets import OptionList
 
 from termllm.app import Services
@@ -30,6 +28,7 @@ from termllm.tui.model_actions import ModelActions
 from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession, Turn
+from termllm.tui.streaming import LiveAnswer
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
@@ -39,25 +38,6 @@ from termllm.tui.widgets.status import StatusBar, placement_text
 logger = logging.getLogger(__name__)
 
 DEFAULT_THEME = "termllm-dark"
-FRAMES_PER_S = 15
-
-
-class UnshownText:
-    """Answer text the worker produced that the screen has not taken yet."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._parts: list[str] = []
-
-    def add(self, fragment: str) -> None:
-        with self._lock:
-            self._parts.append(fragment)
-
-    def take(self) -> str:
-        with self._lock:
-            text = "".join(self._parts)
-            self._parts.clear()
-            return text
 
 
 class ChatApp(App[None]):
@@ -146,7 +126,9 @@ class ChatApp(App[None]):
         self.session = ChatSession(services, model_ref)
         self.conversation_id: str | None = None
         self.requested_conversation = conversation_id
-        self._cancel: threading.Event | None = None
+        # The model streams one answer at a time; it keeps streaming (and is saved) while the
+        # user looks at other conversations.
+        self.live: LiveAnswer | None = None
         self.branches = Branches(self, services.history)
         self.model_actions = ModelActions(self)
 
@@ -204,11 +186,19 @@ class ChatApp(App[None]):
 
     @property
     def generating(self) -> bool:
-        return self._cancel is not None
+        return self.live is not None
 
     def refresh_sidebar(self) -> None:
         conversations = self.services.history.recent(None)
-        self.query_one(Sidebar).show(conversations, self.conversation_id)
+        busy = self.live.conversation_id if self.live else None
+        self.query_one(Sidebar).show(conversations, self.conversation_id, busy)
+
+    def _show_busy(self) -> None:
+        live = self.live
+        busy = ""
+        if live is not None:
+            busy = "answering" if live.view else "answering in another conversation"
+        self.query_one(StatusBar).change(busy=busy)
 
     async def show_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (None: a new, empty one) and its context use."""
@@ -224,40 +214,48 @@ class ChatApp(App[None]):
         view = self.query_one(ConversationView)
         await view.show(rows)
         view.mark_alternatives(shown_labels(entries))
+        live = self.live
+        if live is not None:
+            live.hide()
+            # Its question is saved and its answer not yet: the answer continues on screen.
+            if live.conversation_id == conversation_id is not None and rows[-1][0] == "user":
+                await live.show_in(await view.add_answer())
         self.query_one(StatusBar).change(used_tokens=used)
         self.query_one(Sidebar).select(conversation_id)
         self.model_actions.conversation_shown(conversation_id)
+        self._show_busy()
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
         if chosen is not None and chosen != self.conversation_id:
-            self.action_cancel()
             await self.show_conversation(chosen)
 
     async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
-        if self.generating:
-            self.notify("an answer is still streaming: Esc cancels it", severity="warning")
+        if self.live is not None:
+            where = "" if self.live.view else " in another conversation"
+            self.notify(
+                f"an answer is still streaming{where} (one at a time): wait, or Esc cancels it",
+                severity="warning",
+            )
             return
         turn, view = await self.branches.prepare_send(self.conversation_id, event.text)
         self._start(turn, view)
 
     def _start(self, turn: Turn, view: AnswerView) -> None:
-        self._cancel = threading.Event()
-        unshown = UnshownText()
-        # The screen takes the streamed text a fixed number of times a second, whatever the
-        # token rate: the worker never waits for the screen, and rendering per token would take
-        # CPU time from llama.cpp on a small machine.
-        drain = self.set_interval(1 / FRAMES_PER_S, partial(self._show_unshown, view, unshown))
-        self._generate(turn, view, self._cancel, unshown, drain)
+        # The worker never waits for the screen: it leaves text in the answer's buffer, and the
+        # screen takes it in frames paced to the CPU time drawing costs.
+        self.live = LiveAnswer(self, view)
+        self._show_busy()
+        self._generate(turn, self.live)
 
     async def action_new_conversation(self) -> None:
-        self.action_cancel()
         await self.show_conversation(None)
         self.query_one(PromptInput).focus()
 
     def action_cancel(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
+        """Stop the streaming answer, whichever conversation is on screen; else leave an edit."""
+        if self.live is not None:
+            self.live.cancel.set()
         else:
             self.branches.abort_edit()
 
@@ -339,14 +337,9 @@ class ChatApp(App[None]):
         self.call_from_thread(self._model_status, model.ref, report)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(
-        self,
-        turn: Turn,
-        view: AnswerView,
-        cancel: threading.Event,
-        unshown: UnshownText,
-        drain: Timer,
-    ) -> None:
+    def _generate(self, turn: Turn, live: LiveAnswer) -> None:
+        cancel = live.cancel
+
         def show(callback: Callable[..., object], *args: object) -> None:
             """Run `callback` on the event loop and wait for it (rare events only)."""
             try:
@@ -359,26 +352,27 @@ class ChatApp(App[None]):
             completion = self.session.ask(
                 turn,
                 cancel,
-                on_saved=lambda cid: show(self._question_saved, cid, view),
+                on_saved=lambda cid: show(self._question_saved, cid, live),
                 on_model=lambda ref, report: show(self._model_status, ref, report),
-                on_text=unshown.add,
+                on_text=live.unshown.add,
             )
         except TermllmError as err:
-            show(self._failed, view, err.message, cancel, drain)
+            show(self._failed, live, err.message)
             return
         except Exception as err:
             # Anything unexpected still ends as a notification: a worker traceback on screen
             # would take the user's conversation with it.
             logger.exception("generation failed")
-            show(self._failed, view, f"{type(err).__name__}: {err}", cancel, drain)
+            show(self._failed, live, f"{type(err).__name__}: {err}")
             return
-        show(self._answered, view, completion, cancel, drain)
+        show(self._answered, live, completion)
 
-    def _question_saved(self, conversation_id: str, view: AnswerView) -> None:
-        # A detached view means the user moved to another conversation meanwhile.
-        if view.is_attached:
+    def _question_saved(self, conversation_id: str, live: LiveAnswer) -> None:
+        live.conversation_id = conversation_id
+        # No view means the user moved to another conversation meanwhile.
+        if live.view is not None:
             self.conversation_id = conversation_id
-            self.refresh_sidebar()
+        self.refresh_sidebar()
 
     def _model_status(self, model_ref: str, report: LoadReport | None) -> None:
         status = self.query_one(StatusBar)
@@ -393,36 +387,24 @@ class ChatApp(App[None]):
         self.query_one(StatusBar).change(loading=False)
         self.notify(message, title="Could not load the model", severity="error")
 
-    async def _show_unshown(self, view: AnswerView, unshown: UnshownText) -> None:
-        text = unshown.take()
-        if text and view.is_attached:
-            await view.add_fragment(text)
-
-    async def _answered(
-        self, view: AnswerView, completion: Completion, cancel: threading.Event, drain: Timer
-    ) -> None:
-        drain.stop()
-        if view.is_attached:
-            await view.finish(completion.content, completion.finish_reason.value, completion.error)
-        if cancel is self._cancel:
-            self._cancel = None
+    async def _answered(self, live: LiveAnswer, completion: Completion) -> None:
+        self.live = None
+        on_screen = live.view is not None
+        await live.finish(completion)
+        status = self.query_one(StatusBar)
+        status.change(tokens_per_s=completion.timings.decode_tokens_per_s)
+        if on_screen:
             usage = completion.usage
-            self.query_one(StatusBar).change(
-                used_tokens=usage.prompt_tokens + usage.completion_tokens,
-                tokens_per_s=completion.timings.decode_tokens_per_s,
-            )
+            status.change(used_tokens=usage.prompt_tokens + usage.completion_tokens)
         if completion.error:
             self.notify(completion.error, title="Generation failed", severity="error")
+        self._show_busy()
         self.refresh_sidebar()
 
-    async def _failed(
-        self, view: AnswerView, message: str, cancel: threading.Event, drain: Timer
-    ) -> None:
-        drain.stop()
-        if cancel is self._cancel:
-            self._cancel = None
+    async def _failed(self, live: LiveAnswer, message: str) -> None:
+        self.live = None
+        await live.fail(message)
         self.query_one(StatusBar).change(loading=False)
-        if view.is_attached:
-            await view.finish("", "error", message)
         self.notify(message, title="No answer", severity="error")
+        self._show_busy()
         self.refresh_sidebar()

@@ -258,16 +258,3 @@ def test_bare_termllm_and_chat_open_the_app(monkeypatch: pytest.MonkeyPatch) -> 
     assert _invoke([], debug=False) == 0
     assert _invoke(["chat", "-m", "smol", "--cid", "abc"], debug=False) == 0
     assert opened == [(None, None), ("smol", "abc")]
-
-
-async def test_a_new_conversation_during_an_answer_cancels_it_and_stays_new() -> None:
-    app, _ = scripted_app([f"w{i} " for i in range(500)], delay_s=0.01)
-    async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        app.query_one(PromptInput).insert("Count")
-        await pilot.press("enter", "ctrl+n")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert app.conversation_id is None and shown(app) == []
-        (only,) = app.services.history.recent(None)
-        assert saved(app.services, only.id)[-1][2] == "cancelled"

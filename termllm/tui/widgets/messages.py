@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from termllm.domain import FinishReason
+from termllm.tui.widgets.final_render import render_final
 
 ENDINGS = {
     FinishReason.CANCELLED: "cancelled",
@@ -28,30 +28,27 @@ class UserMessage(Static):
 
 
 class AnswerView(Markdown):
-    """One answer; while it streams, fragments go through a MarkdownStream that batches them."""
+    """One answer; while it streams, each frame's text is appended (only the last block is
+    parsed again)."""
 
     def __init__(self, text: str = "", finish_reason: str | None = None) -> None:
         super().__init__(text, classes="message assistant")
-        self._stream: MarkdownStream | None = None
         self._finished = finish_reason is not None
         self._ending = ""
         self._alternative = ""
         self.set_ending(finish_reason)
 
     async def add_fragment(self, fragment: str) -> None:
+        """Frames already batch the streamed text, which is what Markdown.get_stream() is for;
+        appending directly lets the frame know when its text is on the widget."""
         if self._finished:
             return  # A batch that arrives after the final render is already in it.
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self)
-        await self._stream.write(fragment)
+        await self.append(fragment)
 
     async def finish(self, content: str, finish_reason: str, error: str | None) -> None:
         """One full render of the final text: the streamed blocks may have split differently."""
         self._finished = True
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        await self.update(content)
+        await render_final(self, content)
         self.set_ending(finish_reason, error)
 
     def set_ending(self, finish_reason: str | None, error: str | None = None) -> None:
@@ -122,3 +119,10 @@ class ConversationView(VerticalScroll):
         last = max((n for n, c in enumerate(children) if isinstance(c, UserMessage)), default=-1)
         start = last + 1 if keep_question or last < 0 else last
         await self.remove_children(children[start:])
+
+    async def add_answer(self) -> AnswerView:
+        """An empty answer under the last question, for an answer that is still streaming."""
+        answer = AnswerView()
+        await self.mount(answer)
+        self.anchor()
+        return answer

@@ -34,17 +34,22 @@ MARK_START, MARK_END = "[", "]"
 FindConversations = Callable[[str], Mapping[str, "SearchHit"]]
 
 
+BUSY_MARK = "● "
+
+
 class ConversationList(OptionList):
     def show(
         self,
         conversations: Sequence[ConversationRecord],
         current: str | None,
         matches: Mapping[str, SearchHit] | None = None,
+        busy: str | None = None,
     ) -> None:
-        """The conversations (with why each matched, when filtered), `current` highlighted."""
+        """The conversations (with why each matched, when filtered), `current` highlighted;
+        `busy` is the conversation whose answer is streaming, marked in the list."""
         self.clear_options()
         self.add_options(
-            Option(_prompt(c, matches.get(c.id) if matches else None), id=c.id)
+            Option(_prompt(c, matches.get(c.id) if matches else None, c.id == busy), id=c.id)
             for c in conversations
         )
         self.select(current)
@@ -60,10 +65,11 @@ class ConversationList(OptionList):
             self.highlighted = None
 
 
-def _prompt(conversation: ConversationRecord, hit: SearchHit | None) -> str | Content:
+def _prompt(conversation: ConversationRecord, hit: SearchHit | None, busy: bool) -> str | Content:
+    title = BUSY_MARK + conversation.title if busy else conversation.title
     if hit is None or hit.role is None:
-        return conversation.title
-    return Content.assemble(conversation.title, "\n", *_snippet_parts(hit.snippet))
+        return title
+    return Content.assemble(title, "\n", *_snippet_parts(hit.snippet))
 
 
 def _snippet_parts(snippet: str) -> list[tuple[str, str]]:
@@ -108,6 +114,7 @@ class Sidebar(Vertical):
         self._find = find
         self._conversations: list[ConversationRecord] = []
         self._current: str | None = None
+        self._busy: str | None = None
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -119,10 +126,17 @@ class Sidebar(Vertical):
     def query_text(self) -> str:
         return self.query_one(FilterBox).value.strip()
 
-    def show(self, conversations: Sequence[ConversationRecord], current: str | None) -> None:
-        """A fresh list from the store; an active filter is applied to it again."""
+    def show(
+        self,
+        conversations: Sequence[ConversationRecord],
+        current: str | None,
+        busy: str | None = None,
+    ) -> None:
+        """A fresh list from the store; an active filter is applied to it again. `busy` is the
+        conversation whose answer is streaming."""
         self._conversations = list(conversations)
         self._current = current
+        self._busy = busy
         if self.query_text:
             self._search(self.query_text)
         else:
@@ -175,7 +189,7 @@ class Sidebar(Vertical):
         shown = self._conversations
         if matches is not None:
             shown = [c for c in shown if c.id in matches]
-        self.query_one(ConversationList).show(shown, self._current, matches)
+        self.query_one(ConversationList).show(shown, self._current, matches, self._busy)
         empty = self.query_one("#no-matches", Static)
         empty.display = matches is not None and not shown
         empty.update(f"No conversation matches “{query}”")

@@ -18,6 +18,7 @@ class StatusInfo:
     n_ctx: int = 0
     tokens_per_s: float | None = None
     loading: bool = False
+    busy: str = ""
 
 
 def placement_text(report: LoadReport) -> str:
@@ -41,4 +42,6 @@ class StatusBar(Static):
             parts.append(f"ctx {info.used_tokens}/{info.n_ctx}")
         if info.tokens_per_s is not None:
             parts.append(f"{info.tokens_per_s:.1f} tok/s")
+        if info.busy:
+            parts.append(f"{info.busy}… Esc cancels")
         self.update(" · ".join(parts))
