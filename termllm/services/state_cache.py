@@ -13,12 +13,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from termllm.config import Config
 from termllm.domain import Message
 from termllm.engine.base import KvState, LoadedModel
 from termllm.services.state_files import StateFiles
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 MIB = 1024 * 1024
 MIN_GAIN_TOKENS = 16
@@ -75,9 +78,7 @@ class ConversationStates:
         self.files = StateFiles(
             config.paths.kv_state_dir, max(cache.disk_mb, 0) * MIB, config.paths.app_log_file
         )
-        # Disk writes happen in this order on one thread, so the answer that produced a state
-        # never waits for it; Python finishes queued writes before the process exits.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="termllm-kv")
+        self._writer_started: ThreadPoolExecutor | None = None
         self._last_write: Future[None] | None = None
 
     def resume(self, model: LoadedModel, conversation_id: str, messages: Sequence[Message]) -> int:
@@ -122,6 +123,17 @@ class ConversationStates:
             self._last_write = self._writer.submit(
                 self.files.write, conversation_id, identity, state
             )
+
+    @property
+    def _writer(self) -> ThreadPoolExecutor:
+        """Disk writes happen in order on one thread, so the answer that produced a state never
+        waits for it; Python finishes queued writes before the process exits. Started on first
+        use: most commands never save a state."""
+        if self._writer_started is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._writer_started = ThreadPoolExecutor(1, thread_name_prefix="termllm-kv")
+        return self._writer_started
 
     def forget(self, conversation_ids: Sequence[str]) -> None:
         """Remove the conversations' states, after any write of them still queued."""
