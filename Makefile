@@ -28,8 +28,8 @@ run: install
 	$(BIN)/termllm ask --stats -m SmolLM2-135M-Instruct "In one sentence, what is a large language model?"
 
 lint: dev
-	$(BIN)/ruff check termllm tests benchmarks
-	$(BIN)/ruff format --check termllm tests benchmarks
+	$(BIN)/ruff check termllm tests benchmarks assets
+	$(BIN)/ruff format --check termllm tests benchmarks assets
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -34,6 +34,9 @@ from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import ConversationList, Sidebar
 from termllm.tui.widgets.status import StatusBar, placement_text
+
+if TYPE_CHECKING:
+    from termllm.store import ConversationRecord
 
 logger = logging.getLogger(__name__)
 
@@ -151,17 +154,16 @@ class ChatApp(App[None]):
         prompt = self.query_one(PromptInput)
         prompt.focus()
         prompt.load_history(partial(self.services.history.recent_prompts, HISTORY_LIMIT))
-        conversation_model = None
+        opened: ConversationRecord | None = None
         if self.requested_conversation:
             try:
-                conversation = self.services.history.find(self.requested_conversation)
+                opened = self.services.history.find(self.requested_conversation)
             except TermllmError as err:
                 self.notify(err.message, severity="error")
             else:
-                conversation_model = conversation.model
-                await self.show_conversation(conversation.id)
+                await self.show_conversation(opened.id)
         self.refresh_sidebar()
-        self._preload(conversation_model)
+        self._preload(opened)
 
     def _apply_preferences(self) -> None:
         """Themes (built-in and the user's), the remembered theme and the keymap setting; a
@@ -321,12 +323,14 @@ class ChatApp(App[None]):
         self.query_one(PromptInput).focus()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _preload(self, conversation_model: str | None) -> None:
-        """Load the model at start-up so the first answer does not wait for it."""
+    def _preload(self, conversation: ConversationRecord | None) -> None:
+        """Load the model at start-up, with the opened conversation's context size, so the first
+        answer does not wait for it."""
         try:
-            model = self.session.choose(conversation_model)
+            model = self.session.choose(conversation.model if conversation else None)
+            n_ctx = self.session.settings_for(conversation).n_ctx
             self.call_from_thread(self._model_status, model.ref, None)
-            report = self.session.ensure_loaded(model).report
+            report = self.session.ensure_loaded(model, n_ctx).report
         except TermllmError as err:
             self.call_from_thread(self._load_failed, err.message)
             return
