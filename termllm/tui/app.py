@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.theme import Theme
@@ -20,9 +20,9 @@ from termllm.domain import Completion
 from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
 from termllm.tui import conversation_actions, copying
+from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.commands import key_actions, palette_commands
-from termllm.tui.keymap import DEFAULT_KEYS as KEYS
 from termllm.tui.keymap import parse_keymap
 from termllm.tui.model_actions import ModelActions
 from termllm.tui.prompt_history import HISTORY_LIMIT
@@ -46,77 +46,7 @@ DEFAULT_THEME = "termllm-dark"
 class ChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "termllm"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            KEYS["new_conversation"], "new_conversation", "New conversation", id="new_conversation"
-        ),
-        Binding(KEYS["cancel"], "cancel", "Cancel the answer or edit", id="cancel"),
-        Binding(KEYS["regenerate"], "regenerate", "Regenerate the answer", id="regenerate"),
-        Binding(
-            KEYS["previous_alternative"],
-            "previous_alternative",
-            "Previous alternative",
-            id="previous_alternative",
-        ),
-        Binding(
-            KEYS["next_alternative"], "next_alternative", "Next alternative", id="next_alternative"
-        ),
-        Binding(
-            KEYS["edit_last_message"],
-            "edit_last_message",
-            "Edit the last question",
-            id="edit_last_message",
-        ),
-        Binding(KEYS["copy_answer"], "copy_answer", "Copy the answer", id="copy_answer"),
-        Binding(
-            KEYS["copy_code_block"], "copy_code_block", "Copy the code block", id="copy_code_block"
-        ),
-        # `?` as well, outside the prompt: the prompt keeps typed characters for itself.
-        Binding(f"{KEYS['help']},question_mark", "help", "Help", id="help"),
-        Binding(KEYS["focus_sidebar"], "focus_sidebar", "Conversations", id="focus_sidebar"),
-        Binding(KEYS["focus_prompt"], "focus_prompt", "Prompt", id="focus_prompt"),
-        Binding(
-            KEYS["filter_conversations"],
-            "filter_conversations",
-            "Filter conversations",
-            id="filter_conversations",
-        ),
-        Binding(
-            KEYS["rename_conversation"],
-            "rename_conversation",
-            "Rename conversation",
-            id="rename_conversation",
-        ),
-        Binding(
-            KEYS["delete_conversation"],
-            "delete_conversation",
-            "Delete conversation",
-            id="delete_conversation",
-        ),
-        Binding(
-            KEYS["export_conversation"],
-            "export_conversation",
-            "Export to Markdown",
-            id="export_conversation",
-        ),
-        Binding(
-            KEYS["command_palette"],
-            "command_palette",
-            "Command palette",
-            id="command_palette",
-            priority=True,
-        ),
-        Binding(KEYS["switch_theme"], "change_theme", "Theme", id="switch_theme"),
-        Binding(KEYS["model_picker"], "model_picker", "Pick a model", id="model_picker"),
-        Binding(KEYS["pull_model"], "pull_model", "Pull a model", id="pull_model"),
-        Binding(
-            KEYS["conversation_settings"],
-            "conversation_settings",
-            "Conversation settings",
-            id="conversation_settings",
-        ),
-        Binding(KEYS["quit"], "quit", "Quit", id="quit", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = app_bindings()
 
     def __init__(
         self,
