@@ -79,6 +79,8 @@ class ConversationStates:
             config.paths.kv_state_dir, max(cache.disk_mb, 0) * MIB, config.paths.app_log_file
         )
         self._writer_started: ThreadPoolExecutor | None = None
+        # The app saves from its worker thread and deletes from its event loop.
+        self._writer_lock = threading.Lock()
         self._last_write: Future[None] | None = None
 
     def resume(self, model: LoadedModel, conversation_id: str, messages: Sequence[Message]) -> int:
@@ -129,11 +131,12 @@ class ConversationStates:
         """Disk writes happen in order on one thread, so the answer that produced a state never
         waits for it; Python finishes queued writes before the process exits. Started on first
         use: most commands never save a state."""
-        if self._writer_started is None:
-            from concurrent.futures import ThreadPoolExecutor
+        with self._writer_lock:
+            if self._writer_started is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-            self._writer_started = ThreadPoolExecutor(1, thread_name_prefix="termllm-kv")
-        return self._writer_started
+                self._writer_started = ThreadPoolExecutor(1, thread_name_prefix="termllm-kv")
+            return self._writer_started
 
     def forget(self, conversation_ids: Sequence[str]) -> None:
         """Remove the conversations' states, after any write of them still queued."""
