@@ -82,6 +82,7 @@ class LlamaModel:
 
         self._llama = llama
         self._state_identity = state_identity
+        self._last_prompt: tuple[tuple[Message, ...], list[int]] | None = None
         self._template = template
         self._report = report
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
@@ -269,12 +270,19 @@ class LlamaModel:
         return not cancel.is_set()
 
     def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt's tokens (not to be modified). A turn asks for the same prompt several
+        times (fitting it, comparing it with saved states, generating), so the last one is
+        kept rather than rendered and tokenized again."""
+        key = tuple(messages)
+        if self._last_prompt is not None and self._last_prompt[0] == key:
+            return self._last_prompt[1]
         text = self._template.render(messages)
         # Templates write their special tokens as text (bos_token included), so they are
         # parsed as special here and BOS is added only when the template left it out.
         tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         if self._add_bos and tokens[:1] != [self._bos]:
             tokens.insert(0, self._bos)
+        self._last_prompt = (key, tokens)
         return tokens
 
     def _piece(self, token: int) -> bytes:
