@@ -151,10 +151,7 @@ class HistoryService:
     def branch(self, conversation_id: str) -> list[BranchEntry]:
         """The current branch, each message with its place among its alternatives."""
         conversation = self.find(conversation_id)
-        store = self.store
-        return branch_entries(
-            store.messages(conversation.id), store.current_branch(conversation.id)
-        )
+        return branch_entries(*self.store.messages_and_branch(conversation.id))
 
     def alternatives(self, conversation_id: str, message_id: str) -> Alternatives:
         """The alternatives of a message; `index` is the one on the current branch (the message
@@ -176,11 +173,14 @@ class HistoryService:
         is saved now: the new answer becomes a sibling of the old ones when it is saved."""
         conversation = self.find(conversation_id)
         if question_id is None:
-            question = last_question(self.store.current_branch(conversation.id))
+            current = self.store.current_branch(conversation.id)
+            question = last_question(current)
             if question is None:
                 raise UsageError("there is no question to answer again yet")
             question_id = question.id
-        branch = self.store.current_branch(conversation.id, question_id)
+            branch = current[: current.index(question) + 1]
+        else:
+            branch = self.store.current_branch(conversation.id, question_id)
         if branch[-1].role != Role.USER.value:
             raise ValueError(f"message {question_id!r} is not a question")
         exchange = Exchange(conversation.id, question_id)

@@ -225,13 +225,20 @@ class HistoryStore:
     ) -> list[MessageRecord]:
         """The messages from the root down to `leaf_id` (default: the conversation's current
         leaf, which is the newest message unless the user chose another branch)."""
+        return self.messages_and_branch(conversation_id, leaf_id)[1]
+
+    def messages_and_branch(
+        self, conversation_id: str, leaf_id: str | None = None
+    ) -> tuple[list[MessageRecord], list[MessageRecord]]:
+        """Every message and the branch down to `leaf_id` (as in `current_branch`), read in one
+        transaction: another process adding a message in between cannot make them disagree."""
         with self._transaction(write=False) as conn:
             conversation = require_conversation(conn, conversation_id)
             every = messages_of(conn, conversation_id)
         if leaf_id is not None and leaf_id not in {message.id for message in every}:
             raise ValueError(f"message {leaf_id!r} is not in {conversation_id!r}")
         leaf = current_leaf(every, leaf_id or conversation.leaf_id)
-        return [] if leaf is None else branch_to(every, leaf)
+        return every, [] if leaf is None else branch_to(every, leaf)
 
     def alternatives(self, conversation_id: str, message_id: str) -> list[MessageRecord]:
         """The messages with the parent and role of `message_id`, itself included, oldest
