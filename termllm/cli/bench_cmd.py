@@ -9,6 +9,7 @@ import typer
 
 from termllm.cli.context import services
 from termllm.cli.output import note, print_json, print_table
+from termllm.units import format_bytes
 
 if TYPE_CHECKING:
     from termllm.services.bench import BenchResult
@@ -46,7 +47,6 @@ def bench(
 
 def rows(result: BenchResult) -> list[tuple[str, str]]:
     speed = result.speed
-    mib = result.state_bytes / (1024 * 1024)
     history = f"{result.history_tokens:,}"
     return [
         ("model", result.model),
@@ -64,7 +64,7 @@ def rows(result: BenchResult) -> list[tuple[str, str]]:
         ),
         (
             "  from saved state",
-            f"{result.restored_ttft_ms:,.0f} ms ({mib:,.1f} MB state, saved in"
+            f"{result.restored_ttft_ms:,.0f} ms ({format_bytes(result.state_bytes)} state, saved in"
             f" {result.state_save_ms:,.0f} ms)",
         ),
     ]

@@ -12,7 +12,7 @@ import typer
 from termllm.cli.context import services
 from termllm.cli.output import note, print_json, print_table, stdout_console
 from termllm.errors import StorageError, UsageError
-from termllm.services.export_markdown import when
+from termllm.services.export_markdown import when, write_export
 
 if TYPE_CHECKING:
     from termllm.services.history import HistoryService
@@ -125,10 +125,7 @@ def export(
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise StorageError(f"cannot write {output}: {err.strerror or err}") from err
+    write_export(output, text, overwrite=True)
     note(f"exported {len(ids)} conversation(s) to {output}")
 
 
