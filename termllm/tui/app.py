@@ -17,7 +17,6 @@ from textual.widgets import OptionList
 
 from termllm.app import Services
 from termllm.domain import Completion
-from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
 from termllm.tui import conversation_actions, copying
 from termllm.tui.bindings import app_bindings
@@ -33,7 +32,7 @@ from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import ConversationList, Sidebar
-from termllm.tui.widgets.status import StatusBar, placement_text
+from termllm.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
     from termllm.store import ConversationRecord
@@ -177,6 +176,8 @@ class ChatApp(App[None]):
         # The worker never waits for the screen: it leaves text in the answer's buffer, and the
         # screen takes it in frames paced to the CPU time drawing costs.
         self.live = LiveAnswer(self, view)
+        # Known now unless the turn starts a conversation (then: once its question is saved).
+        self.live.conversation_id = turn.conversation_id
         self._show_busy()
         self._generate(turn, self.live)
 
@@ -259,7 +260,7 @@ class ChatApp(App[None]):
         try:
             model = self.session.choose(conversation.model if conversation else None)
             n_ctx = self.session.settings_for(conversation).n_ctx
-            self.call_from_thread(self._model_status, model.ref, None)
+            self.call_from_thread(self.model_actions.show_model, model.ref, None)
             report = self.session.ensure_loaded(model, n_ctx).report
         except TermllmError as err:
             self.call_from_thread(self._load_failed, err.message)
@@ -268,7 +269,7 @@ class ChatApp(App[None]):
             logger.exception("loading the model failed")
             self.call_from_thread(self._load_failed, f"{type(err).__name__}: {err}")
             return
-        self.call_from_thread(self._model_status, model.ref, report)
+        self.call_from_thread(self.model_actions.show_model, model.ref, report)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, turn: Turn, live: LiveAnswer) -> None:
@@ -287,7 +288,7 @@ class ChatApp(App[None]):
                 turn,
                 cancel,
                 on_saved=lambda cid: show(self._question_saved, cid, live),
-                on_model=lambda ref, report: show(self._model_status, ref, report),
+                on_model=lambda ref, report: show(self.model_actions.show_model, ref, report),
                 on_text=live.unshown.add,
             )
         except TermllmError as err:
@@ -307,15 +308,6 @@ class ChatApp(App[None]):
         if live.view is not None:
             self.conversation_id = conversation_id
         self.refresh_sidebar()
-
-    def _model_status(self, model_ref: str, report: LoadReport | None) -> None:
-        status = self.query_one(StatusBar)
-        if report is None:
-            status.change(model=model_ref, loading=True, placement="", n_ctx=0)
-        else:
-            status.change(
-                model=model_ref, loading=False, placement=placement_text(report), n_ctx=report.n_ctx
-            )
 
     def _load_failed(self, message: str) -> None:
         self.query_one(StatusBar).change(loading=False)

@@ -50,10 +50,6 @@ class Branches:
         # keep flipping it, even when the branch shown below it has alternatives of its own.
         self._flipping: tuple[str, int] | None = None
 
-    @property
-    def editing(self) -> bool:
-        return self._editing is not None
-
     async def prepare_send(self, conversation_id: str | None, text: str) -> tuple[Turn, AnswerView]:
         """The turn a submitted prompt starts (an edit when one is under way) and its view."""
         view = self._app.query_one(ConversationView)

@@ -85,9 +85,7 @@ def delete(app: ChatApp) -> None:
 async def _delete(app: ChatApp, conversation: ConversationRecord) -> None:
     on_screen = conversation.id == app.conversation_id
     live = app.live
-    # An answer whose question is not saved yet streams in the conversation on screen.
-    streaming_id = live.conversation_id or app.conversation_id if live is not None else None
-    if streaming_id == conversation.id:
+    if live is not None and live.conversation_id == conversation.id:
         # The answer must be saved (as cancelled) before its conversation goes, or the worker
         # would write into a conversation that no longer exists.
         app.action_cancel()

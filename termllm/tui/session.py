@@ -57,7 +57,8 @@ Turn = NewQuestion | AnswerAgain | EditedQuestion
 
 
 class ChatSession:
-    """The loaded model and the conversation being continued; safe to call from one worker."""
+    """The loaded model and how to answer a turn. Several workers call it (start-up load, model
+    picker, generation); loading is serialized by a lock, and one turn generates at a time."""
 
     def __init__(self, services: Services, model_ref: str | None) -> None:
         self._services = services
