@@ -22,6 +22,7 @@ from termllm.tui import conversation_actions, copying
 from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.commands import key_actions, palette_commands
+from termllm.tui.failures import failure_text
 from termllm.tui.keymap import parse_keymap
 from termllm.tui.model_actions import ModelActions
 from termllm.tui.prompt_history import HISTORY_LIMIT
@@ -262,12 +263,8 @@ class ChatApp(App[None]):
             n_ctx = self.session.settings_for(conversation).n_ctx
             self.call_from_thread(self.model_actions.show_model, model.ref, None)
             report = self.session.ensure_loaded(model, n_ctx).report
-        except TermllmError as err:
-            self.call_from_thread(self._load_failed, err.message)
-            return
         except Exception as err:
-            logger.exception("loading the model failed")
-            self.call_from_thread(self._load_failed, f"{type(err).__name__}: {err}")
+            self.call_from_thread(self._load_failed, failure_text(err, logger, "loading the model"))
             return
         self.call_from_thread(self.model_actions.show_model, model.ref, report)
 
@@ -291,14 +288,8 @@ class ChatApp(App[None]):
                 on_model=lambda ref, report: show(self.model_actions.show_model, ref, report),
                 on_text=live.unshown.add,
             )
-        except TermllmError as err:
-            show(self._failed, live, err.message)
-            return
         except Exception as err:
-            # Anything unexpected still ends as a notification: a worker traceback on screen
-            # would take the user's conversation with it.
-            logger.exception("generation failed")
-            show(self._failed, live, f"{type(err).__name__}: {err}")
+            show(self._failed, live, failure_text(err, logger, "generation"))
             return
         show(self._answered, live, completion)
 

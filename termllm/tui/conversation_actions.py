@@ -14,6 +14,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from termllm.errors import TermllmError
 from termllm.services.export_markdown import default_export_path, write_export
+from termllm.tui.failures import failure_text
 from termllm.tui.screens.confirm import ConfirmScreen
 from termllm.tui.screens.text_prompt import TextPromptScreen
 from termllm.tui.widgets.sidebar import ConversationList
@@ -94,12 +95,9 @@ async def _delete(app: ChatApp, conversation: ConversationRecord) -> None:
                 await worker.wait()
     try:
         app.services.history.delete([conversation.id])
-    except TermllmError as err:
-        app.notify(err.message, title="Not deleted", severity="error")
-        return
     except Exception as err:
-        logger.exception("deleting a conversation failed")
-        app.notify(f"{type(err).__name__}: {err}", title="Not deleted", severity="error")
+        message = failure_text(err, logger, "deleting a conversation")
+        app.notify(message, title="Not deleted", severity="error")
         return
     if on_screen:
         await app.show_conversation(None)
@@ -143,12 +141,8 @@ def _write(app: ChatApp, conversation_id: str, path: Path, *, overwrite: bool) -
         try:
             text = app.services.history.export_markdown([conversation_id])
             write_export(path, text, overwrite=overwrite)
-        except TermllmError as err:
-            app.call_from_thread(app.notify, err.message, title="Not exported", severity="error")
-            return
         except Exception as err:
-            logger.exception("exporting a conversation failed")
-            message = f"{type(err).__name__}: {err}"
+            message = failure_text(err, logger, "exporting a conversation")
             app.call_from_thread(app.notify, message, title="Not exported", severity="error")
             return
         app.call_from_thread(app.notify, f"exported to {path.absolute()}")

@@ -18,6 +18,7 @@ from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
 from termllm.services.conversation_settings import ConversationSettings
 from termllm.services.models import PullResult
+from termllm.tui.failures import failure_text
 from termllm.tui.screens.models import ModelPicker
 from termllm.tui.screens.pull import PullScreen
 from termllm.tui.screens.settings import SettingsScreen
@@ -102,12 +103,9 @@ class ModelActions:
             n_ctx = session.settings_for(conversation).n_ctx
             app.call_from_thread(self.show_model, model.ref, None)
             report = session.ensure_loaded(model, n_ctx).report
-        except TermllmError as err:
-            app.call_from_thread(self._load_failed, err.message, undo)
-            return
         except Exception as err:
-            logger.exception("loading %s failed", ref)
-            app.call_from_thread(self._load_failed, f"{type(err).__name__}: {err}", undo)
+            message = failure_text(err, logger, f"loading {ref}")
+            app.call_from_thread(self._load_failed, message, undo)
             return
         app.call_from_thread(self.show_model, model.ref, report)
 

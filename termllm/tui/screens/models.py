@@ -18,9 +18,9 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from termllm.domain import LocalModel
-from termllm.errors import TermllmError
 from termllm.services.model_summary import ModelFacts
 from termllm.services.models import ModelService
+from termllm.tui.failures import failure_text
 from termllm.units import format_bytes, format_count
 
 logger = logging.getLogger(__name__)
@@ -116,12 +116,8 @@ class ModelPicker(ModalScreen[str | None]):
         # Listing reads every GGUF header not yet in the facts cache: not for the event loop.
         try:
             rows = model_rows(self._models.list_with_facts())
-        except TermllmError as err:
-            app.call_from_thread(self._failed, err.message)
-            return
         except Exception as err:
-            logger.exception("listing the models failed")
-            app.call_from_thread(self._failed, f"{type(err).__name__}: {err}")
+            app.call_from_thread(self._failed, failure_text(err, logger, "listing the models"))
             return
         app.call_from_thread(self._show, rows)
 

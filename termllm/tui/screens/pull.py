@@ -18,8 +18,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, ProgressBar, Static
 
-from termllm.errors import TermllmError
 from termllm.services.models import ModelService, PullResult
+from termllm.tui.failures import failure_text
 from termllm.units import format_bytes
 
 logger = logging.getLogger(__name__)
@@ -157,11 +157,8 @@ class PullScreen(ModalScreen[PullResult | None]):
             result = self._models.pull(text, progress)
         except PullCancelled:
             finish(self._cancelled)
-        except TermllmError as err:
-            finish(self._failed, err.message)
         except Exception as err:
-            logger.exception("pulling %s failed", text)
-            finish(self._failed, f"{type(err).__name__}: {err}")
+            finish(self._failed, failure_text(err, logger, f"pulling {text}"))
         else:
             finish(self._done, result)
 

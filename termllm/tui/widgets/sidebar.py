@@ -19,7 +19,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual.worker import get_current_worker
 
-from termllm.errors import TermllmError
+from termllm.tui.failures import failure_text
 
 if TYPE_CHECKING:
     from termllm.store import ConversationRecord, SearchHit
@@ -172,12 +172,8 @@ class Sidebar(Vertical):
     def _search(self, query: str) -> None:
         try:
             matches = self._find(query)
-        except TermllmError as err:
-            self.app.call_from_thread(self.notify, err.message, severity="error")
-            return
         except Exception as err:
-            logger.exception("filtering conversations failed")
-            message = f"{type(err).__name__}: {err}"
+            message = failure_text(err, logger, "filtering conversations")
             self.app.call_from_thread(self.notify, message, severity="error")
             return
         if not get_current_worker().is_cancelled:
