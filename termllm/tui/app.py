@@ -120,6 +120,12 @@ class ChatApp(App[None]):
     def generating(self) -> bool:
         return self.live is not None
 
+    def refuse_while_streaming(self) -> bool:
+        """True (after saying so) while an answer streams: the model answers one at a time."""
+        if self.live is not None:
+            self.notify("an answer is still streaming: Esc cancels it", severity="warning")
+        return self.live is not None
+
     def refresh_sidebar(self) -> None:
         conversations = self.services.history.recent(None)
         busy = self.live.conversation_id if self.live else None
@@ -194,20 +200,23 @@ class ChatApp(App[None]):
             self.branches.abort_edit()
 
     async def action_regenerate(self) -> None:
-        prepared = await self.branches.prepare_regenerate(self.conversation_id, self.generating)
+        if self.refuse_while_streaming():
+            return
+        prepared = await self.branches.prepare_regenerate(self.conversation_id)
         if prepared is not None:
             self._start(*prepared)
 
     async def action_previous_alternative(self) -> None:
-        if self.branches.flip(self.conversation_id, -1, self.generating):
+        if not self.refuse_while_streaming() and self.branches.flip(self.conversation_id, -1):
             await self.show_conversation(self.conversation_id)
 
     async def action_next_alternative(self) -> None:
-        if self.branches.flip(self.conversation_id, +1, self.generating):
+        if not self.refuse_while_streaming() and self.branches.flip(self.conversation_id, +1):
             await self.show_conversation(self.conversation_id)
 
     def action_edit_last_message(self) -> None:
-        self.branches.start_edit(self.conversation_id, self.generating)
+        if not self.refuse_while_streaming():
+            self.branches.start_edit(self.conversation_id)
 
     def action_copy_answer(self) -> None:
         copying.copy_answer(self)

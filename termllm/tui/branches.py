@@ -19,7 +19,6 @@ from termllm.tui.widgets.messages import AnswerView, ConversationView
 from termllm.tui.widgets.prompt import PromptInput
 
 EDITING_TITLE = "Editing your last question · Esc keeps the original"
-BUSY = "an answer is still streaming: Esc cancels it"
 
 
 def alternative_label(index: int, count: int) -> str | None:
@@ -63,11 +62,11 @@ class Branches:
         return EditedQuestion(edit.conversation_id, edit.question_id, text), answer
 
     async def prepare_regenerate(
-        self, conversation_id: str | None, generating: bool
+        self, conversation_id: str | None
     ) -> tuple[Turn, AnswerView] | None:
         """The turn that answers the last question again, with its view; None (and a notice)
         when there is nothing to answer again."""
-        question = self._last_question(conversation_id, generating, "to answer again")
+        question = self._last_question(conversation_id, "to answer again")
         if conversation_id is None or question is None:
             return None
         answers = [
@@ -81,9 +80,9 @@ class Branches:
         answer = await view.answer_again(alternative_label(count - 1, count))
         return AnswerAgain(conversation_id), answer
 
-    def start_edit(self, conversation_id: str | None, generating: bool) -> None:
+    def start_edit(self, conversation_id: str | None) -> None:
         """Put the last question in the prompt; sending it saves an alternative question."""
-        question = self._last_question(conversation_id, generating, "to edit")
+        question = self._last_question(conversation_id, "to edit")
         if conversation_id is None or question is None:
             return
         prompt = self._app.query_one(PromptInput)
@@ -100,11 +99,8 @@ class Branches:
             self._app.query_one(PromptInput).clear()
             self._show_editing(False)
 
-    def flip(self, conversation_id: str | None, step: int, generating: bool) -> bool:
+    def flip(self, conversation_id: str | None, step: int) -> bool:
         """Make the previous (-1) or next (+1) alternative current; True when it changed."""
-        if generating:
-            self._app.notify(BUSY, severity="warning")
-            return False
         entries = self._safe_branch(conversation_id) if conversation_id else []
         depth = self._flip_depth(conversation_id, entries)
         if conversation_id is None or depth is None:
@@ -133,12 +129,7 @@ class Branches:
         # last question after an edit.
         return next((n for n in reversed(range(len(entries))) if entries[n].count > 1), None)
 
-    def _last_question(
-        self, conversation_id: str | None, generating: bool, purpose: str
-    ) -> BranchEntry | None:
-        if generating:
-            self._app.notify(BUSY, severity="warning")
-            return None
+    def _last_question(self, conversation_id: str | None, purpose: str) -> BranchEntry | None:
         entries = self._safe_branch(conversation_id) if conversation_id else []
         question = next((e for e in reversed(entries) if e.message.role == "user"), None)
         if question is None:

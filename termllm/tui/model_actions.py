@@ -45,8 +45,7 @@ class ModelActions:
         app = self._app
         if not self._main_screen_active():
             return
-        if app.generating:
-            app.notify("an answer is streaming: Esc cancels it first", severity="warning")
+        if app.refuse_while_streaming():
             return
         current = app.query_one(StatusBar).info.model
         app.push_screen(ModelPicker(app.services.models, current), callback=self._picked)
