@@ -66,14 +66,10 @@ class Branches:
     ) -> tuple[Turn, AnswerView] | None:
         """The turn that answers the last question again, with its view; None (and a notice)
         when there is nothing to answer again."""
-        question = self._last_question(conversation_id, "to answer again")
+        entries, question = self._last_question(conversation_id, "to answer again")
         if conversation_id is None or question is None:
             return None
-        answers = [
-            entry
-            for entry in self._safe_branch(conversation_id)
-            if entry.message.parent_id == question.message.id
-        ]
+        answers = [entry for entry in entries if entry.message.parent_id == question.message.id]
         count = (answers[0].count if answers else 0) + 1
         self._flipping = None
         view = self._app.query_one(ConversationView)
@@ -82,7 +78,7 @@ class Branches:
 
     def start_edit(self, conversation_id: str | None) -> None:
         """Put the last question in the prompt; sending it saves an alternative question."""
-        question = self._last_question(conversation_id, "to edit")
+        _, question = self._last_question(conversation_id, "to edit")
         if conversation_id is None or question is None:
             return
         prompt = self._app.query_one(PromptInput)
@@ -129,12 +125,15 @@ class Branches:
         # last question after an edit.
         return next((n for n in reversed(range(len(entries))) if entries[n].count > 1), None)
 
-    def _last_question(self, conversation_id: str | None, purpose: str) -> BranchEntry | None:
+    def _last_question(
+        self, conversation_id: str | None, purpose: str
+    ) -> tuple[list[BranchEntry], BranchEntry | None]:
+        """The current branch and its last question (None, after saying so, when it has none)."""
         entries = self._safe_branch(conversation_id) if conversation_id else []
         question = next((e for e in reversed(entries) if e.message.role == "user"), None)
         if question is None:
             self._app.notify(f"no question {purpose} yet")
-        return question
+        return entries, question
 
     def _count(self, conversation_id: str, message_id: str) -> int:
         try:
