@@ -206,31 +206,24 @@ class Screen:
 
 
 class Mounted:
-    """When the answer's Markdown blocks changed, and how much of the answer they held then: the
-    app's streamed appends and its final full render (`finish`) both end here."""
+    """When the answer's painted lines changed, and how much of the answer they held then: the
+    app's streamed fragments and its final full render (`finish`) both end here."""
 
     def __init__(self) -> None:
-        from textual.await_complete import AwaitComplete
-
-        from termllm.tui.widgets.messages import AnswerView
+        from termllm.tui.widgets.answer import AnswerView
 
         self.events: list[tuple[float, int, str]] = []
-        append, finish = AnswerView.append, AnswerView.finish
+        add_fragment, finish = AnswerView.add_fragment, AnswerView.finish
 
-        def appended(view: Any, markdown: str) -> Any:
-            pending = append(view, markdown)
-
-            async def recorded() -> None:
-                await pending
-                self.events.append((time.perf_counter(), len(view.source), "append"))
-
-            return AwaitComplete(recorded())
+        def added(view: Any, fragment: str) -> None:
+            add_fragment(view, fragment)
+            self.events.append((time.perf_counter(), len(view.source), "append"))
 
         async def finished(view: Any, *args: Any) -> None:
             await finish(view, *args)
             self.events.append((time.perf_counter(), len(view.source), "finish"))
 
-        AnswerView.append = appended  # type: ignore[method-assign]
+        AnswerView.add_fragment = added  # type: ignore[method-assign]
         AnswerView.finish = finished  # type: ignore[method-assign]
 
     def first(self, length: int, kind: str | None = None) -> float | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,13 +26,15 @@ from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.failures import failure_text
 from termllm.tui.keymap import parse_keymap
+from termllm.tui.markdown_paint import warm_up
 from termllm.tui.model_actions import ModelActions
 from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession, Turn
-from termllm.tui.streaming import LiveAnswer
+from termllm.tui.streaming import LiveAnswer, TextEnded
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
-from termllm.tui.widgets.messages import AnswerView, ConversationView
+from termllm.tui.widgets.answer import AnswerView
+from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import ConversationList, Sidebar
 from termllm.tui.widgets.status import StatusBar
@@ -94,6 +98,11 @@ class ChatApp(App[None]):
                 await self.show_conversation(opened.id)
         self.refresh_sidebar()
         self._preload(opened)
+        self._warm_up_painting()
+        # The objects made while starting (modules, classes, the screen) live as long as the
+        # app: moved out of the collector's way, a full collection scans only what came after,
+        # and no longer stalls the screen for 50 ms in the middle of an answer.
+        self.call_after_refresh(gc.freeze)
 
     def _apply_preferences(self) -> None:
         """Themes (built-in and the user's), the remembered theme and the keymap setting; a
@@ -157,7 +166,7 @@ class ChatApp(App[None]):
             live.hide()
             # Its question is saved and its answer not yet: the answer continues on screen.
             if live.conversation_id == conversation_id is not None and rows[-1][0] == "user":
-                await live.show_in(await view.add_answer())
+                live.show_in(await view.add_answer())
         self.query_one(StatusBar).change(used_tokens=used)
         self.query_one(Sidebar).select(conversation_id)
         self.model_actions.conversation_shown(conversation_id)
@@ -277,6 +286,10 @@ class ChatApp(App[None]):
             return
         self.call_from_thread(self.model_actions.show_model, model.ref, report)
 
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def _warm_up_painting(self) -> None:
+        warm_up()
+
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, turn: Turn, live: LiveAnswer) -> None:
         cancel = live.cancel
@@ -285,9 +298,14 @@ class ChatApp(App[None]):
             """Run `callback` on the event loop and wait for it (rare events only)."""
             try:
                 self.call_from_thread(callback, *args)
-            except RuntimeError:
-                # The app has closed: stop generating; the session still saves the answer.
+            except (RuntimeError, CancelledError):
+                # The app has closed (or is closing, which cancels the call): stop generating;
+                # the session still saves the answer.
                 cancel.set()
+
+        def ended() -> None:
+            # Not `show`: the worker must not wait for the screen before saving.
+            self.post_message(TextEnded(live))
 
         try:
             completion = self.session.ask(
@@ -296,11 +314,15 @@ class ChatApp(App[None]):
                 on_saved=lambda cid: show(self._question_saved, cid, live),
                 on_model=lambda ref, report: show(self.model_actions.show_model, ref, report),
                 on_text=live.unshown.add,
+                on_end=ended,
             )
         except Exception as err:
             show(self._failed, live, failure_text(err, logger, "generation"))
             return
         show(self._answered, live, completion)
+
+    def on_text_ended(self, message: TextEnded) -> None:
+        message.live.draw_rest()
 
     def _question_saved(self, conversation_id: str, live: LiveAnswer) -> None:
         live.conversation_id = conversation_id

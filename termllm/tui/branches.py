@@ -15,7 +15,8 @@ from termllm.errors import TermllmError
 from termllm.services.branches import BranchEntry
 from termllm.services.history import HistoryService
 from termllm.tui.session import AnswerAgain, EditedQuestion, NewQuestion, Turn
-from termllm.tui.widgets.messages import AnswerView, ConversationView
+from termllm.tui.widgets.answer import AnswerView
+from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.prompt import PromptInput
 
 EDITING_TITLE = "Editing your last question · Esc keeps the original"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from textual.app import App
-from textual.widgets.markdown import MarkdownFence
 
-from termllm.tui.widgets.messages import AnswerView, ConversationView
+from termllm.tui.widgets.answer import AnswerView
+from termllm.tui.widgets.messages import ConversationView
 
 
 def last_answer(app: App[None]) -> AnswerView | None:
@@ -25,15 +25,13 @@ def copy_answer(app: App[None]) -> None:
 
 def copy_code_block(app: App[None]) -> None:
     answer = last_answer(app)
-    # The rendered blocks, not a second parse of the source: what is copied is what is shown.
-    fences = list(answer.query(MarkdownFence)) if answer is not None else []
-    if not fences:
+    blocks = answer.code_blocks() if answer is not None else []
+    if not blocks:
         app.notify("the last answer has no code block", severity="warning")
         return
-    fence = fences[-1]
-    app.copy_to_clipboard(fence.code)
-    language = f"{fence.lexer} " if fence.lexer else ""
-    app.notify(f"copied the {language}code block ({_lines(fence.code)})")
+    language, code = blocks[-1]
+    app.copy_to_clipboard(code)
+    app.notify(f"copied the {language + ' ' if language else ''}code block ({_lines(code)})")
 
 
 def _lines(text: str) -> str:

@@ -111,12 +111,15 @@ class ChatSession:
         on_saved: Callable[[str], None],
         on_model: Callable[[str, LoadReport | None], None],
         on_text: Callable[[str], None],
+        on_end: Callable[[], None],
     ) -> Completion:
         """Answer `turn`: a new question, the last question again, or an edited question. A new
         or edited question is saved first, so that a failed load or a crash still keeps it.
 
         `on_saved` gets the conversation id once the question is in the store; `on_model` gets
-        the model's ref before a load (with no report) and again once it is ready."""
+        the model's ref before a load (with no report) and again once it is ready; `on_text`
+        gets each piece of the answer, and `on_end` is called after the last one, before the
+        answer is saved."""
         history, chat = self._services.history, self._services.chat
         if isinstance(turn, NewQuestion):
             resumed = history.resume(turn.conversation_id) if turn.conversation_id else None
@@ -155,6 +158,7 @@ class ChatSession:
         fitted = chat.fit(loaded, messages, params)
         conversation_id = exchange.conversation_id
         completion = self._stream(loaded, conversation_id, fitted.messages, params, cancel, on_text)
+        on_end()
         # A regenerated answer is saved under the same question: a sibling of the old ones.
         history.save_answer(exchange, completion, model.ref)
         if completion.finish_reason is not FinishReason.ERROR:

@@ -3,28 +3,26 @@ the user looks elsewhere), drawn in frames paced to leave the CPU to the model."
 
 from __future__ import annotations
 
-import asyncio
+import gc
 import threading
 import time
 
 from textual.app import App
+from textual.message import Message
 from textual.timer import Timer
 
 from termllm.domain import Completion
-from termllm.tui.widgets.messages import AnswerView
+from termllm.tui.widgets.answer import AnswerView
 
 # The share of one core that drawing a streaming answer may take. On a small machine every
 # millisecond the event loop spends on layout and painting is taken from llama.cpp's threads,
 # and from the GIL that llama-cpp-python's sampling needs between tokens: the model slows down by
-# about the share the screen takes. A frame costs 10-60 ms of Textual layout and painting, so this
-# means a few frames a second, and never fewer than one.
-DRAW_BUDGET = 0.04
+# about the share the screen takes. A frame of a model's answer costs a few milliseconds, so
+# this allows the fastest frame rate; a slow machine or terminal gets fewer frames, never fewer
+# than one a second.
+DRAW_BUDGET = 0.025
 FASTEST_FRAME_S = 1 / 15
 SLOWEST_FRAME_S = 1.0
-# The most text one frame draws: each new Markdown block costs milliseconds to build and mount,
-# so a burst (a fast engine, or the view coming back on screen) is drawn over several frames
-# rather than in one long stall. A model at 100 tok/s writes about 450 characters a second.
-FRAME_CHARS = 500
 
 
 class UnshownText:
@@ -60,9 +58,21 @@ class FramePacer:
         return min(max(used / self._budget, FASTEST_FRAME_S), SLOWEST_FRAME_S)
 
 
+class TextEnded(Message):
+    """The model wrote the last token of an answer (posted from the worker's thread)."""
+
+    def __init__(self, live: LiveAnswer) -> None:
+        super().__init__()
+        self.live = live
+
+
 class LiveAnswer:
     """One answer while it is generated: the cancel flag and text buffer the worker writes to,
-    everything taken so far, and the view showing it when its conversation is on screen."""
+    everything taken so far, and the view showing it when its conversation is on screen.
+
+    Each frame gives the view all the text that arrived since the last one: the view parses it
+    (milliseconds for a whole long answer) and paints only what is on screen, so a frame costs
+    about the same however far the model has run ahead of the screen."""
 
     def __init__(self, app: App[None], view: AnswerView) -> None:
         self.cancel = threading.Event()
@@ -71,66 +81,70 @@ class LiveAnswer:
         self.view: AnswerView | None = view
         self._app = app
         self._taken: list[str] = []
-        self._undrawn = ""
         self._pacer = FramePacer()
         self._timer: Timer | None = app.set_timer(FASTEST_FRAME_S, self._frame)
+        # A full collection takes 20-40 ms once a few answers are on screen: a visible stall in
+        # the middle of a stream. Streaming makes few reference cycles, so collection waits
+        # for the answer's end, as Textual does for smooth scrolling (App.PAUSE_GC_ON_SCROLL).
+        self._paused_gc = gc.isenabled()
+        gc.disable()
 
     @property
     def text(self) -> str:
         """The answer so far, as far as the screen has taken it."""
         return "".join(self._taken)
 
-    async def show_in(self, view: AnswerView) -> None:
-        """Continue in `view` (the conversation is back on screen), starting with the text so
-        far in one piece."""
+    def show_in(self, view: AnswerView) -> None:
+        """Continue in `view` (the conversation is back on screen), with the text so far."""
         self._take()
         self.view = view
-        self._undrawn = self.text
-        await self._draw()
+        self._show(self.text)
 
     def hide(self) -> None:
         self.view = None
-        self._undrawn = ""
+
+    def draw_rest(self) -> None:
+        """The model has written its last token: draw what is left now, not at the next frame."""
+        self._stop_frames()
+        self._show(self._take())
 
     async def finish(self, completion: Completion) -> None:
         """Draw the last tokens at once, then render the whole answer once more in full."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self._take()
-        while self._undrawn and self.view is not None:
-            await self._draw()
-            await asyncio.sleep(0)
+        self.draw_rest()
+        self._resume_gc()
         if self.view is not None and self.view.is_attached:
             await self.view.finish(
                 completion.content, completion.finish_reason.value, completion.error
             )
 
     async def fail(self, message: str) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+        self._stop_frames()
+        self._resume_gc()
         if self.view is not None and self.view.is_attached:
             await self.view.finish("", "error", message)
 
-    async def _frame(self) -> None:
-        self._take()
-        await self._draw()
+    def _frame(self) -> None:
+        self._show(self._take())
         if self._timer is not None:
-            # Behind after a burst: catch up at full frame rate, a bounded piece at a time.
-            delay = self._pacer.next_delay()
-            self._timer = self._app.set_timer(
-                FASTEST_FRAME_S if self._undrawn else delay, self._frame
-            )
+            self._timer = self._app.set_timer(self._pacer.next_delay(), self._frame)
 
-    def _take(self) -> None:
+    def _stop_frames(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _resume_gc(self) -> None:
+        if self._paused_gc:
+            self._paused_gc = False
+            gc.enable()
+
+    def _take(self) -> str:
+        """The text the worker wrote since the last frame."""
         text = self.unshown.take()
         if text:
             self._taken.append(text)
-            if self.view is not None:
-                self._undrawn += text
+        return text
 
-    async def _draw(self) -> None:
-        piece, self._undrawn = self._undrawn[:FRAME_CHARS], self._undrawn[FRAME_CHARS:]
-        if piece and self.view is not None and self.view.is_attached:
-            await self.view.add_fragment(piece)
+    def _show(self, text: str) -> None:
+        if text and self.view is not None and self.view.is_attached:
+            self.view.add_fragment(text)

@@ -37,6 +37,7 @@ def run(session: ChatSession, turn: Turn) -> tuple[str, Completion]:
         on_saved=saved.append,
         on_model=lambda _ref, _report: None,
         on_text=lambda _text: None,
+        on_end=lambda: None,
     )
     return saved[0], completion
 

@@ -1,4 +1,5 @@
-"""The pieces of the streaming pipeline: frame pacing and the final render of a streamed answer."""
+"""The pieces of the streaming pipeline: frame pacing, splitting Markdown into blocks as it
+arrives, and the answer widget that paints each block once."""
 
 from __future__ import annotations
 
@@ -6,11 +7,17 @@ import time
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Markdown
-from textual.widgets.markdown import MarkdownBlock
+from textual.geometry import Offset
+from textual.selection import Selection
 
-from termllm.tui.streaming import FASTEST_FRAME_S, SLOWEST_FRAME_S, FramePacer
-from termllm.tui.widgets.final_render import render_final
+from termllm.tui.markdown_blocks import StreamedBlocks, code_blocks, split_blocks
+from termllm.tui.streaming import (
+    FASTEST_FRAME_S,
+    SLOWEST_FRAME_S,
+    FramePacer,
+)
+from termllm.tui.themes import CODE_VARIABLE_DEFAULTS
+from termllm.tui.widgets.answer import AnswerView
 
 pytestmark = pytest.mark.anyio
 
@@ -50,54 +57,99 @@ def test_frames_slow_down_as_drawing_costs_more_cpu() -> None:
 
 
 class Host(App[None]):
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return CODE_VARIABLE_DEFAULTS  # as ChatApp does
+
     def compose(self) -> ComposeResult:
-        yield Markdown()
+        yield AnswerView()
 
 
-async def stream(document: Markdown, text: str, piece: int) -> None:
+def lines(answer: AnswerView) -> list[str]:
+    return [answer.render_line(y).text.rstrip() for y in range(answer.size.height)]
+
+
+def stream(answer: AnswerView, text: str, piece: int) -> None:
     for start in range(0, len(text), piece):
-        await document.append(text[start : start + piece])
+        answer.add_fragment(text[start : start + piece])
 
 
-def blocks(document: Markdown) -> list[MarkdownBlock]:
-    return [child for child in document.children if isinstance(child, MarkdownBlock)]
+@pytest.mark.parametrize("piece", [1, 7, 50, len(ANSWER)])
+def test_streamed_blocks_are_the_blocks_of_the_full_parse(piece: int) -> None:
+    streamed = StreamedBlocks()
+    for start in range(0, len(ANSWER), piece):
+        streamed.append(ANSWER[start : start + piece])
+    full = split_blocks(ANSWER)
+    assert streamed.sealed == full[:-1]
+    assert streamed.open.rstrip() == full[-1].rstrip()
+    assert [block.split("\n")[0] for block in full] == [
+        "# Totals",
+        "Read the file:",
+        "```python",
+        "- one",
+        "Done.",
+    ]
 
 
-async def test_the_final_render_keeps_the_streamed_blocks_it_reproduces() -> None:
-    async with Host().run_test() as pilot:
-        document = pilot.app.query_one(Markdown)
-        await stream(document, ANSWER, 7)
-        streamed = blocks(document)
-        await render_final(document, ANSWER)
-        await pilot.pause()
-        assert blocks(document) == streamed
-        assert document.source == ANSWER
-        full = Markdown(ANSWER)
-        await pilot.app.mount(full)
-        await pilot.pause()
-        assert [(b.name, b.source_range) for b in blocks(document)] == [
-            (b.name, b.source_range) for b in blocks(full)
-        ]
-
-
-async def test_the_final_render_replaces_what_the_stream_drew_differently() -> None:
-    async with Host().run_test() as pilot:
-        document = pilot.app.query_one(Markdown)
-        await stream(document, "Intro\n\n- one\n", 50)
-        # The rest turns out to be the same list: the streamed ending is replaced.
-        await render_final(document, "Intro\n\n- one\n- two\n")
-        await pilot.pause()
-        assert [b.name for b in blocks(document)] == ["paragraph_open", "bullet_list_open"]
-        assert blocks(document)[1].source_range == (2, 4)
-
-
-async def test_link_definitions_get_a_full_update() -> None:
+def test_link_definitions_keep_the_text_in_one_block() -> None:
     text = "See [the docs][d].\n\nMore.\n\n[d]: https://example.com\n"
-    async with Host().run_test() as pilot:
-        document = pilot.app.query_one(Markdown)
-        await stream(document, text, 5)
-        streamed = blocks(document)
-        await render_final(document, text)
+    assert split_blocks(text) == [text]
+    streamed = StreamedBlocks()
+    streamed.append(text)
+    assert streamed.sealed == []
+
+
+def test_code_blocks_are_found_at_any_depth() -> None:
+    text = ANSWER + "\n- item\n\n  ```sh\n  ls\n  ```\n"
+    assert code_blocks(text) == [("python", "total = sum(rows)"), ("sh", "ls")]
+
+
+async def test_a_streamed_answer_ends_as_the_same_answer_shown_whole() -> None:
+    async with Host().run_test(size=(60, 40)) as pilot:
+        answer = pilot.app.query_one(AnswerView)
+        stream(answer, ANSWER, 7)
         await pilot.pause()
-        assert not set(blocks(document)) & set(streamed)
-        assert "example.com" in str(blocks(document)[0]._content.spans)
+        painted = list(answer._lines._painted)
+        assert painted and all(painted)
+        await answer.finish(ANSWER, "stop", None)
+        await pilot.pause()
+        # The sealed blocks' painted lines are kept, not painted again.
+        assert all(a is b for a, b in zip(painted, answer._lines._painted, strict=False))
+        streamed = lines(answer)
+        whole = AnswerView(ANSWER, "stop")
+        await pilot.app.mount(whole)
+        await pilot.pause()
+        assert streamed == lines(whole)
+        assert streamed[0] == "Totals"
+        assert "  total = sum(rows)" in streamed  # padded like a Textual code block
+        assert answer.source == ANSWER
+
+
+async def test_the_final_render_replaces_what_the_stream_split_differently() -> None:
+    async with Host().run_test(size=(60, 20)) as pilot:
+        answer = pilot.app.query_one(AnswerView)
+        stream(answer, "Intro\n\n- one\n", 50)
+        await answer.finish("Intro\n\n- one\n- two\n", "stop", None)
+        await pilot.pause()
+        assert [line for line in lines(answer) if line] == ["Intro", " • one", " • two"]
+
+
+async def test_a_new_theme_paints_the_answer_again() -> None:
+    async with Host().run_test(size=(60, 20)) as pilot:
+        answer = pilot.app.query_one(AnswerView)
+        stream(answer, ANSWER, len(ANSWER))
+        await pilot.pause()
+        before = answer.render_line(0)
+        pilot.app.theme = "textual-light"
+        await pilot.pause()
+        after = answer.render_line(0)
+        assert before.text == after.text
+        assert before != after
+
+
+async def test_selected_text_comes_from_the_painted_lines() -> None:
+    async with Host().run_test(size=(60, 20)) as pilot:
+        answer = pilot.app.query_one(AnswerView)
+        stream(answer, "First line.\n\nSecond one.\n", 100)
+        await pilot.pause()
+        selected = answer.get_selection(Selection(Offset(0, 0), Offset(6, 2)))
+        assert selected == ("First line.\n\nSecond", "\n")

@@ -3,19 +3,14 @@ A message with alternatives (regenerated answers, edited questions) says which o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from textual.containers import VerticalScroll
-from textual.widgets import Markdown, Static
+from textual.timer import Timer
+from textual.widgets import Static
 
-from termllm.domain import FinishReason
-from termllm.tui.widgets.final_render import render_final
-
-ENDINGS = {
-    FinishReason.CANCELLED: "cancelled",
-    FinishReason.ERROR: "failed",
-    FinishReason.LENGTH: "cut at the token limit",
-}
+from termllm.tui.widgets.answer import AnswerView
 
 
 class UserMessage(Static):
@@ -27,50 +22,37 @@ class UserMessage(Static):
         self.set_class(label is not None, "branched")
 
 
-class AnswerView(Markdown):
-    """One answer; while it streams, each frame's text is appended (only the last block is
-    parsed again)."""
-
-    def __init__(self, text: str = "", finish_reason: str | None = None) -> None:
-        super().__init__(text, classes="message assistant")
-        self._finished = finish_reason is not None
-        self._ending = ""
-        self._alternative = ""
-        self.set_ending(finish_reason)
-
-    async def add_fragment(self, fragment: str) -> None:
-        """Frames already batch the streamed text, which is what Markdown.get_stream() is for;
-        appending directly lets the frame know when its text is on the widget."""
-        if self._finished:
-            return  # A batch that arrives after the final render is already in it.
-        await self.append(fragment)
-
-    async def finish(self, content: str, finish_reason: str, error: str | None) -> None:
-        """One full render of the final text: the streamed blocks may have split differently."""
-        self._finished = True
-        await render_final(self, content)
-        self.set_ending(finish_reason, error)
-
-    def set_ending(self, finish_reason: str | None, error: str | None = None) -> None:
-        ending = ENDINGS.get(FinishReason(finish_reason)) if finish_reason else None
-        if ending is None:
-            return
-        self.add_class(f"ended-{finish_reason}")
-        self._ending = f"{ending}: {error}" if error else ending
-        self._show_subtitle()
-
-    def set_alternative(self, label: str | None) -> None:
-        self._alternative = label or ""
-        self.set_class(label is not None, "branched")
-        self._show_subtitle()
-
-    def _show_subtitle(self) -> None:
-        self.border_subtitle = " · ".join(
-            part for part in (self._ending, self._alternative) if part
-        )
+# Painting answers' hidden blocks when idle: a slice of work per tick, little enough to go
+# unnoticed while typing.
+IDLE_PAINT_S = 0.004
+IDLE_TICK_S = 0.05
 
 
 class ConversationView(VerticalScroll):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._idle_painting: Timer | None = None
+
+    def on_answer_view_unpainted(self, event: AnswerView.Unpainted) -> None:
+        event.stop()
+        self._paint_idle_soon()
+
+    def _paint_idle_soon(self) -> None:
+        if self._idle_painting is None:
+            self._idle_painting = self.set_timer(IDLE_TICK_S, self._paint_idle)
+
+    def _paint_idle(self) -> None:
+        """Paint the hidden blocks of the answers nearest the bottom first, one slice."""
+        self._idle_painting = None
+        deadline = time.perf_counter() + IDLE_PAINT_S
+        waiting = [a for a in self.query_children(AnswerView) if a.waits_for_painting]
+        for answer in reversed(waiting):
+            if time.perf_counter() >= deadline:
+                break
+            answer.paint_hidden(deadline)
+        if any(answer.waits_for_painting for answer in waiting):
+            self._paint_idle_soon()
+
     def on_mount(self) -> None:
         # Anchored: new text keeps the view at the bottom until the user scrolls up.
         self.anchor()
