@@ -3,21 +3,26 @@ arrives, and the answer widget that paints each block once."""
 
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
 from textual.app import App, ComposeResult
 from textual.geometry import Offset
+from textual.pilot import Pilot
 from textual.selection import Selection
 
+from termllm.domain import Completion, FinishReason, Timings, Usage
 from termllm.tui.markdown_blocks import StreamedBlocks, code_blocks, split_blocks
 from termllm.tui.streaming import (
     FASTEST_FRAME_S,
     SLOWEST_FRAME_S,
     FramePacer,
+    LiveAnswer,
 )
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS
 from termllm.tui.widgets.answer import AnswerView
+from termllm.tui.widgets.messages import ConversationView
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +67,11 @@ class Host(App[None]):
 
     def compose(self) -> ComposeResult:
         yield AnswerView()
+
+
+class Conversation(Host):
+    def compose(self) -> ComposeResult:
+        yield ConversationView()
 
 
 def lines(answer: AnswerView) -> list[str]:
@@ -153,3 +163,59 @@ async def test_selected_text_comes_from_the_painted_lines() -> None:
         await pilot.pause()
         selected = answer.get_selection(Selection(Offset(0, 0), Offset(6, 2)))
         assert selected == ("First line.\n\nSecond", "\n")
+
+
+LONG = "".join(
+    f"## Part {n}\n\nSome words about part {n}.\n\n```python\nx = {n}\n```\n\n" for n in range(60)
+)
+
+
+def painted(answer: AnswerView) -> int:
+    return sum(lines is not None for lines in answer._lines._painted)
+
+
+async def test_a_long_answer_paints_what_is_seen_first_and_the_rest_when_idle() -> None:
+    async with Conversation().run_test(size=(60, 20)) as pilot:
+        view = pilot.app.query_one(ConversationView)
+        answer = AnswerView()
+        await view.mount(answer)
+        view.anchor()
+        stream(answer, LONG, len(LONG))
+        await pilot.pause()
+        # 179 sealed blocks and the open one; the screen shows the last few, so only those
+        # were painted.
+        assert len(answer._lines._painted) == 179
+        assert 0 < painted(answer) < 20
+        assert lines(answer)[-3:] == ["", "  x = 59", ""]
+        await answer.finish(LONG, "stop", None)
+        await painted_when_idle(pilot, answer)
+        # An answer opened from the history gets there the same way.
+        whole = AnswerView(LONG, "stop")
+        await view.mount(whole)
+        await pilot.pause()
+        await painted_when_idle(pilot, whole)
+        assert lines(answer) == lines(whole)
+
+
+async def painted_when_idle(pilot: Pilot[None], answer: AnswerView) -> None:
+    for _ in range(200):
+        if not answer.waits_for_painting:
+            break
+        await pilot.pause(0.05)
+    assert painted(answer) == 180
+    assert answer.size.height == answer._lines.line_count
+
+
+async def test_garbage_collection_resumes_when_an_answer_ends_or_fails() -> None:
+    async with Host().run_test() as pilot:
+        view = pilot.app.query_one(AnswerView)
+        for end in ("finish", "fail"):
+            live = LiveAnswer(pilot.app, view)
+            assert not gc.isenabled()
+            if end == "finish":
+                await live.finish(
+                    Completion("done", FinishReason.STOP, Usage(1, 1), Timings(0, 0, 0, 0))
+                )
+            else:
+                await live.fail("broken")
+            assert gc.isenabled()
