@@ -16,7 +16,7 @@ Headless Textual skips turning screen updates into terminal bytes; this benchmar
 itself, so its CPU cost counts as it would in a terminal.
 
 Run: .venv/bin/python benchmarks/tui_stream.py [--json] [--tokens 4000] [--rate 100]
-     [--paced-tokens 1000] [--real-runs 5] [--real-tokens 256] [--no-real] [--profile FILE]
+     [--paced-tokens 1000] [--real-runs 9] [--real-tokens 256] [--no-real] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -351,8 +351,14 @@ def run_real(runs: int, tokens: int) -> dict[str, Any]:
     os.environ.update(real_env(tokens))
     ask, tui = [], []
     for run in range(runs):
-        ask.append(real_ask(model))
-        tui.append(asyncio.run(real_tui(model)))
+        # Alternate which goes first, so that neither always runs on a machine just warmed
+        # (or disturbed) by the other.
+        if run % 2:
+            tui.append(asyncio.run(real_tui(model)))
+            ask.append(real_ask(model))
+        else:
+            ask.append(real_ask(model))
+            tui.append(asyncio.run(real_tui(model)))
         print(
             f"real run {run + 1}: ask {ask[-1]['decode_tokens_per_s']:.1f} tok/s"
             f" ({ask[-1]['tokens']:.0f} tokens), TUI {tui[-1]['decode_tokens_per_s']:.1f} tok/s"
@@ -384,7 +390,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=4000, help="fast answer length")
     parser.add_argument("--rate", type=float, default=100.0, help="paced tokens per second")
     parser.add_argument("--paced-tokens", type=int, default=1000, help="paced answer length")
-    parser.add_argument("--real-runs", type=int, default=5)
+    parser.add_argument("--real-runs", type=int, default=9)
     parser.add_argument("--real-tokens", type=int, default=256)
     parser.add_argument("--no-real", action="store_true", help="skip the starter-model runs")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the fast run here")

@@ -16,8 +16,9 @@ from itertools import accumulate
 from rich.cells import cell_len
 from textual.strip import Strip
 
+from termllm.tui.code_paint import CODE_PADDING
 from termllm.tui.markdown_blocks import StreamedBlocks, split_blocks
-from termllm.tui.markdown_paint import CODE_PADDING, MarkdownPainter
+from termllm.tui.markdown_paint import MarkdownPainter
 
 
 class AnswerLines:

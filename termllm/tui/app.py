@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError
 from functools import partial
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_THEME = "termllm-dark"
+# How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+GIL_SWITCH_S = 0.001
 
 
 class ChatApp(App[None]):
@@ -66,6 +69,7 @@ class ChatApp(App[None]):
         # The model streams one answer at a time; it keeps streaming (and is saved) while the
         # user looks at other conversations.
         self.live: LiveAnswer | None = None
+        self._switch_interval = sys.getswitchinterval()
         self.branches = Branches(self, services.history)
         self.model_actions = ModelActions(self)
 
@@ -99,6 +103,9 @@ class ChatApp(App[None]):
         self.refresh_sidebar()
         self._preload(opened)
         self._warm_up_painting()
+        # The model's thread takes the GIL back for each token's sampling; while the screen is
+        # drawn it would wait up to the default 5 ms interval each time, and llama.cpp with it.
+        sys.setswitchinterval(GIL_SWITCH_S)
         # The objects made while starting (modules, classes, the screen) live as long as the
         # app: moved out of the collector's way, a full collection scans only what came after,
         # and no longer stalls the screen for 50 ms in the middle of an answer.
@@ -146,6 +153,8 @@ class ChatApp(App[None]):
         if live is not None:
             busy = "answering" if live.view else "answering in another conversation"
         self.query_one(StatusBar).change(busy=busy)
+        # Each blink is a screen update, taken from the model's CPU while it answers.
+        self.query_one(PromptInput).cursor_blink = live is None
 
     async def show_conversation(self, conversation_id: str | None) -> None:
         """Show a saved conversation (None: a new, empty one) and its context use."""
@@ -232,6 +241,9 @@ class ChatApp(App[None]):
 
     def action_copy_code_block(self) -> None:
         copying.copy_code_block(self)
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
 
     async def action_quit(self) -> None:
         # A streaming answer stops at the next token and is saved as cancelled before the

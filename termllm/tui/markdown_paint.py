@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Protocol
 
+from markdown_it.token import Token
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import CodeBlock, Heading, Markdown
 from rich.segment import Segment
@@ -24,6 +25,7 @@ from textual.highlight import HighlightTheme
 from textual.strip import Strip
 from textual.style import Style
 
+from termllm.tui.code_paint import CODE_PADDING, paint_code
 from termllm.tui.markdown_blocks import markdown_parser
 
 
@@ -67,9 +69,6 @@ MARKDOWN_STYLES = {
     "markdown.table.header": "bold $text-primary",
     "markdown.kbd": "bold $text-accent",
 }
-
-# Padding of code blocks: (top and bottom, left and right), as in Textual's Markdown fences.
-CODE_PADDING = (1, 2)
 
 
 class ThemedSyntax(SyntaxTheme):
@@ -120,9 +119,9 @@ class AnswerMarkdown(Markdown):
     """Rich's Markdown, parsed with one shared parser: Rich builds a parser for each document,
     which costs more than parsing a block."""
 
-    def __init__(self, markup: str) -> None:
+    def __init__(self, markup: str, parsed: list[Token]) -> None:
         self.markup = markup
-        self.parsed = markdown_parser().parse(markup)
+        self.parsed = parsed
         self.code_theme = "default"  # unused: ThemedCode takes the console's syntax theme
         self.justify = None
         self.style = "none"
@@ -164,8 +163,12 @@ class MarkdownPainter:
     def paint(self, source: str, width: int) -> list[Strip]:
         if width <= 0 or not source.strip():
             return []
+        tokens = markdown_parser().parse(source)
+        if len(tokens) == 1 and tokens[0].type in ("fence", "code_block"):
+            language = tokens[0].info.partition(" ")[0]
+            return paint_code(tokens[0].content, language, width, self._console.syntax_theme)
         options = self._console.options.update(width=width, height=None)
-        lines = self._console.render_lines(AnswerMarkdown(source), options, pad=False)
+        lines = self._console.render_lines(AnswerMarkdown(source, tokens), options, pad=False)
         return [Strip(line) for line in _trim_blank_edges(lines)]
 
 

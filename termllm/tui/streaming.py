@@ -4,8 +4,10 @@ the user looks elsewhere), drawn in frames paced to leave the CPU to the model."
 from __future__ import annotations
 
 import gc
+import statistics
 import threading
 import time
+from collections import deque
 
 from textual.app import App
 from textual.message import Message
@@ -20,9 +22,10 @@ from termllm.tui.widgets.answer import AnswerView
 # about the share the screen takes. A frame of a model's answer costs a few milliseconds, so
 # this allows the fastest frame rate; a slow machine or terminal gets fewer frames, never fewer
 # than one a second.
-DRAW_BUDGET = 0.025
+DRAW_BUDGET = 0.02
 FASTEST_FRAME_S = 1 / 15
 SLOWEST_FRAME_S = 1.0
+PACE_WINDOW = 5
 
 
 class UnshownText:
@@ -45,16 +48,23 @@ class UnshownText:
 
 class FramePacer:
     """How long to wait before the next frame so that the event loop's CPU time, measured since
-    the last frame (drawing, layout, input: all of it), stays within `budget` of one core."""
+    the last frame (drawing, layout, input: all of it), stays within `budget` of one core.
+
+    The pace follows the median of the last few intervals: one costly moment (the sidebar
+    refreshed as the question is saved, a model's status shown) does not stall the frames for
+    a second, while a machine or terminal on which every frame costs more gets fewer."""
 
     def __init__(self, budget: float = DRAW_BUDGET) -> None:
         self._budget = budget
         self._cpu_at_last_frame = time.thread_time()
+        self._recent_cpu = deque([0.0] * PACE_WINDOW, maxlen=PACE_WINDOW)
 
     def next_delay(self) -> float:
         """Call from the event loop's thread: thread_time() counts that thread only."""
         now = time.thread_time()
-        used, self._cpu_at_last_frame = now - self._cpu_at_last_frame, now
+        self._recent_cpu.append(now - self._cpu_at_last_frame)
+        self._cpu_at_last_frame = now
+        used = statistics.median(self._recent_cpu)
         return min(max(used / self._budget, FASTEST_FRAME_S), SLOWEST_FRAME_S)
 
 

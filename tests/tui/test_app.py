@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from termllm.cli.main import _invoke
 from termllm.config import load_config
 from termllm.engine.base import LoadedModel, LoadRequest
 from termllm.errors import ModelLoadError
-from termllm.tui.app import ChatApp
+from termllm.tui.app import GIL_SWITCH_S, ChatApp
 from termllm.tui.screens.help import HelpScreen
 from termllm.tui.widgets.messages import AnswerView, ConversationView, UserMessage
 from termllm.tui.widgets.prompt import PromptInput
@@ -258,3 +259,12 @@ def test_bare_termllm_and_chat_open_the_app(monkeypatch: pytest.MonkeyPatch) -> 
     assert _invoke([], debug=False) == 0
     assert _invoke(["chat", "-m", "smol", "--cid", "abc"], debug=False) == 0
     assert opened == [(None, None), ("smol", "abc")]
+
+
+async def test_the_gil_interval_is_short_while_the_app_runs_and_restored_after() -> None:
+    before = sys.getswitchinterval()
+    app, _ = scripted_app(["ok"])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert sys.getswitchinterval() == pytest.approx(GIL_SWITCH_S)
+    assert sys.getswitchinterval() == pytest.approx(before)

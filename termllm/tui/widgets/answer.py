@@ -31,6 +31,9 @@ ENDINGS = {
 }
 
 
+GROWTH_STEP = 8
+
+
 class AnswerView(Widget):
     """One answer; while it streams, each frame's text is appended."""
 
@@ -72,13 +75,13 @@ class AnswerView(Widget):
         if self._finished:
             return  # A batch that arrives after the final render is already in it.
         self._source += fragment
-        height, changed_from = self._lines.line_count, self._lines.open_start
+        height, changed_from = self._height(), self._lines.open_start
         self._lines.append(fragment)
         if not self._lines.ready:
             self.refresh(layout=True)
             return
         # Only the lines from the open block down change: the rest keep their drawn strips.
-        new_height = self._lines.line_count
+        new_height = self._height()
         changed = Region(0, changed_from, self.size.width, max(height, new_height) - changed_from)
         self.refresh(changed, layout=new_height != height)
 
@@ -135,7 +138,15 @@ class AnswerView(Widget):
         self._style_key = key
         if self._lines.paint_with(painter_for(*key), width) and self._finished:
             self.post_message(self.Unpainted())
-        return self._lines.line_count
+        return self._height()
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Textual lays the screen out once more whenever a widget's virtual size changes, for
+        # its scrollbars. An answer never scrolls by itself: as it grows, that second layout
+        # at every frame would only cost the model CPU time.
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -173,6 +184,12 @@ class AnswerView(Widget):
         before, chosen, after = strip.divide([start, end, strip.cell_length])
         chosen = chosen.apply_style(self.screen.get_component_rich_style("screen--selection"))
         return Strip.join([before, chosen, after])
+
+    def _height(self) -> int:
+        """While it streams, the answer grows a few lines at a time: each change of height lays
+        out the screen again and, with the view following the bottom, repaints all of it."""
+        lines = self._lines.line_count
+        return lines if self._finished else -(-lines // GROWTH_STEP) * GROWTH_STEP
 
     def _current_style_key(self) -> tuple[str, Style]:
         return (self.app.theme, self.visual_style)
