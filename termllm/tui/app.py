@@ -37,7 +37,7 @@ from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.prompt import PromptInput
-from termllm.tui.widgets.sidebar import ConversationList, Sidebar
+from termllm.tui.widgets.sidebar import SIDEBAR_LIMIT, ConversationList, Sidebar
 from termllm.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class ChatApp(App[None]):
         return self.live is not None
 
     def refresh_sidebar(self) -> None:
-        conversations = self.services.history.recent(None)
+        conversations = self.services.history.recent(SIDEBAR_LIMIT + 1)
         busy = self.live.conversation_id if self.live else None
         self.query_one(Sidebar).show(conversations, self.conversation_id, busy)
 

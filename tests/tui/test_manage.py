@@ -20,7 +20,7 @@ from termllm.tui.screens.confirm import ConfirmScreen
 from termllm.tui.screens.text_prompt import TextPromptScreen
 from termllm.tui.widgets.messages import AnswerView
 from termllm.tui.widgets.prompt import PromptInput
-from termllm.tui.widgets.sidebar import ConversationList, FilterBox
+from termllm.tui.widgets.sidebar import OLDER_HINT, SIDEBAR_LIMIT, ConversationList, FilterBox
 
 pytestmark = pytest.mark.anyio
 
@@ -104,6 +104,22 @@ async def test_the_filter_narrows_the_list_by_title_and_message_words() -> None:
         assert listed(app) == [soup, bikes, pasta]
         await pilot.press("escape")  # leaves it
         assert app.query_one(PromptInput).has_focus
+
+
+async def test_the_list_holds_the_most_recent_and_the_filter_finds_older_ones() -> None:
+    services, _ = scripted_services(["unused"])
+    [oldest] = remember(services, ("Origami cranes", "Fold a square base first."))
+    recent = remember(services, *((f"Question {n}", "An answer.") for n in range(SIDEBAR_LIMIT)))
+    app = ChatApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        options = app.query_one(ConversationList).options
+        assert [option.id for option in options[:-1]] == recent[::-1]
+        # The last entry says that there is more, and cannot be chosen.
+        assert options[-1].disabled and options[-1].id is None
+        assert OLDER_HINT in str(options[-1].prompt)
+        await type_filter(pilot, "origami")
+        assert listed(app) == [oldest]
 
 
 async def test_a_new_answer_keeps_the_filter_applied() -> None:

@@ -35,23 +35,31 @@ FindConversations = Callable[[str], Mapping[str, "SearchHit"]]
 
 
 BUSY_MARK = "● "
+# The list holds the most recent conversations: building thousands of entries stalled the app
+# at every question and answer. The filter searches them all.
+SIDEBAR_LIMIT = 200
+OLDER_HINT = "older ones: Ctrl+F to search"
 
 
 class ConversationList(OptionList):
     def show(
         self,
-        conversations: Sequence[ConversationRecord],
+        entries: Sequence[tuple[str, str]],
         current: str | None,
         matches: Mapping[str, SearchHit] | None = None,
         busy: str | None = None,
+        more: bool = False,
     ) -> None:
-        """The conversations (with why each matched, when filtered), `current` highlighted;
-        `busy` is the conversation whose answer is streaming, marked in the list."""
+        """(id, title) entries (with why each matched, when filtered), `current` highlighted;
+        `busy` is the conversation whose answer is streaming, marked in the list; `more` says
+        that older conversations exist beyond the list."""
         self.clear_options()
         self.add_options(
-            Option(_prompt(c, matches.get(c.id) if matches else None, c.id == busy), id=c.id)
-            for c in conversations
+            Option(_prompt(title, matches.get(key) if matches else None, key == busy), id=key)
+            for key, title in entries
         )
+        if more:
+            self.add_option(Option(Content.styled(OLDER_HINT, "italic $text-muted"), disabled=True))
         self.select(current)
 
     def select(self, conversation_id: str | None) -> None:
@@ -65,8 +73,8 @@ class ConversationList(OptionList):
             self.highlighted = None
 
 
-def _prompt(conversation: ConversationRecord, hit: SearchHit | None, busy: bool) -> str | Content:
-    title = BUSY_MARK + conversation.title if busy else conversation.title
+def _prompt(title: str, hit: SearchHit | None, busy: bool) -> str | Content:
+    title = BUSY_MARK + title if busy else title
     if hit is None or hit.role is None:
         return title
     return Content.assemble(title, "\n", *_snippet_parts(hit.snippet))
@@ -132,7 +140,8 @@ class Sidebar(Vertical):
         current: str | None,
         busy: str | None = None,
     ) -> None:
-        """A fresh list from the store; an active filter is applied to it again. `busy` is the
+        """A fresh list from the store (the most recent SIDEBAR_LIMIT, and one more to tell
+        whether older ones exist); an active filter is applied again. `busy` is the
         conversation whose answer is streaming."""
         self._conversations = list(conversations)
         self._current = current
@@ -182,10 +191,16 @@ class Sidebar(Vertical):
     def _show_matches(self, query: str, matches: Mapping[str, SearchHit] | None) -> None:
         if query != self.query_text:
             return  # The user typed on while this search ran; a newer one follows.
-        shown = self._conversations
+        shown = [(c.id, c.title) for c in self._conversations[:SIDEBAR_LIMIT]]
+        more = len(self._conversations) > SIDEBAR_LIMIT
         if matches is not None:
-            shown = [c for c in shown if c.id in matches]
-        self.query_one(ConversationList).show(shown, self._current, matches, self._busy)
+            # Newest first, then matches older than the list, best match first.
+            listed = {key for key, _ in shown}
+            shown = [entry for entry in shown if entry[0] in matches] + [
+                (key, hit.conversation_title) for key, hit in matches.items() if key not in listed
+            ]
+            more = False
+        self.query_one(ConversationList).show(shown, self._current, matches, self._busy, more)
         empty = self.query_one("#no-matches", Static)
         empty.display = matches is not None and not shown
         empty.update(f"No conversation matches “{query}”")
