@@ -19,9 +19,10 @@ from termllm.tui.widgets.answer import AnswerView
 # The share of one core that drawing a streaming answer may take. On a small machine every
 # millisecond the event loop spends on layout and painting is taken from llama.cpp's threads,
 # and from the GIL that llama-cpp-python's sampling needs between tokens: the model slows down by
-# about the share the screen takes. A frame of a model's answer costs a few milliseconds, so
-# this allows the fastest frame rate; a slow machine or terminal gets fewer frames, never fewer
-# than one a second.
+# about twice the share the screen takes (its threads wait for each other). A frame with its
+# screen update costs about 5 ms on a 2-core laptop-class machine, so this means 4-5 frames a
+# second there; a faster machine gets up to 15, a slow one or a slow terminal fewer, never
+# fewer than one a second.
 DRAW_BUDGET = 0.02
 FASTEST_FRAME_S = 1 / 15
 SLOWEST_FRAME_S = 1.0
