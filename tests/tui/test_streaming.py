@@ -227,3 +227,34 @@ async def test_garbage_collection_resumes_when_an_answer_ends_or_fails() -> None
             else:
                 await live.fail("broken")
             assert gc.isenabled()
+
+
+TRICKY = {
+    "setext heading": "Title\n-----\n\nText under it.\n",
+    "list that goes on after a blank line": "1. one\n\n2. two\n   still two\n\nAfter.\n",
+    "table": "| a | b |\n|---|---|\n| 1 | 2 |\n\nAfter the table.\n",
+    "quote with lazy line": "> quoted\nlazy continuation\n\nOut.\n",
+    "code in a list": "- item\n\n  ```python\n  x = 1\n  ```\n- next\n",
+    "reference link": "See [docs][d] and more.\n\nSecond.\n\n[d]: https://example.com\n",
+    "html": "<div>\nraw\n</div>\n\nText.\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+async def test_any_markdown_streamed_in_any_pieces_ends_as_shown_whole(name: str) -> None:
+    text = TRICKY[name]
+    async with Host().run_test(size=(60, 30)) as pilot:
+        streamed = pilot.app.query_one(AnswerView)
+        whole = AnswerView(text, "stop")
+        await pilot.app.mount(whole)
+        for piece in (1, 3, 10):
+            await streamed.remove()
+            streamed = AnswerView()
+            await pilot.app.mount(streamed, before=whole)
+            await pilot.pause()
+            stream(streamed, text, piece)
+            await pilot.pause()
+            await streamed.finish(text, "stop", None)
+            await pilot.pause()
+            assert any(lines(whole))
+            assert lines(streamed) == lines(whole), (name, piece)
