@@ -25,8 +25,7 @@ class AnswerLines:
     """Sealed blocks, then the open block; one blank line between two blocks."""
 
     def __init__(self, text: str = "") -> None:
-        self._blocks = StreamedBlocks()
-        self._blocks.sealed.extend(split_blocks(text))
+        self._blocks = StreamedBlocks(split_blocks(text))
         self._painter: MarkdownPainter | None = None
         self._width = 0
         self._painted: list[list[Strip] | None] = []
@@ -65,8 +64,7 @@ class AnswerLines:
             kept += 1
         del self._painted[kept:]
         del self._heights[kept:]
-        self._blocks = StreamedBlocks()
-        self._blocks.sealed.extend(final)
+        self._blocks = StreamedBlocks(final)
         self._update()
 
     @property
@@ -110,8 +108,10 @@ class AnswerLines:
     def fully_painted(self) -> bool:
         return self.ready and all(lines is not None for lines in self._painted)
 
-    def all_lines(self) -> list[Strip | None]:
-        return [self.line(y)[0] for y in range(self.line_count)]
+    def all_lines(self) -> tuple[list[Strip | None], bool]:
+        """Every line, and whether painting them changed the answer's height."""
+        drawn = [self.line(y) for y in range(self.line_count)]
+        return [line for line, _ in drawn], any(changed for _, changed in drawn)
 
     def _paint(self, index: int) -> tuple[list[Strip], bool]:
         lines = self._painted[index]

@@ -60,10 +60,11 @@ def code_blocks(text: str) -> list[tuple[str, str]]:
 
 
 class StreamedBlocks:
-    """The blocks of a text that grows at its end."""
+    """The blocks of a text that grows at its end (starting from `sealed`, blocks already
+    complete)."""
 
-    def __init__(self) -> None:
-        self.sealed: list[str] = []
+    def __init__(self, sealed: list[str] | None = None) -> None:
+        self.sealed: list[str] = sealed or []
         self._open = ""
 
     @property
@@ -71,13 +72,12 @@ class StreamedBlocks:
         """The last block, which the next text may still change (it may also become several)."""
         return self._open
 
-    def append(self, text: str) -> int:
-        """Add text at the end; returns how many blocks it sealed."""
+    def append(self, text: str) -> None:
+        """Add text at the end."""
         self._open += text
         ranges, has_references = _block_lines(self._open)
         if len(ranges) < 2 or has_references:
-            return 0
+            return
         lines = _lines(self._open)
         self.sealed.extend("".join(lines[start:end]) for start, end in ranges[:-1])
         self._open = "".join(lines[ranges[-1][0] :])
-        return len(ranges) - 1

@@ -25,7 +25,7 @@ from textual.highlight import HighlightTheme
 from textual.strip import Strip
 from textual.style import Style
 
-from termllm.tui.code_paint import CODE_PADDING, paint_code
+from termllm.tui.code_paint import paint_code
 from termllm.tui.markdown_blocks import markdown_parser
 
 
@@ -102,17 +102,17 @@ class LeftHeading(Heading):
 
 
 class ThemedCode(CodeBlock):
-    """A fenced block coloured with the theme's syntax styles, wrapped rather than cut off."""
+    """A code block inside a list or quote, painted as top-level ones are (code_paint.py)."""
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        theme = console.syntax_theme if isinstance(console, ThemedConsole) else self.theme
-        yield Syntax(
-            str(self.text).rstrip(),
-            self.lexer_name,
-            theme=theme,
-            word_wrap=True,
-            padding=CODE_PADDING,
+        theme = (
+            console.syntax_theme
+            if isinstance(console, ThemedConsole)
+            else Syntax.get_theme(self.theme)
         )
+        for strip in paint_code(str(self.text), self.lexer_name, options.max_width, theme):
+            yield from strip
+            yield Segment.line()
 
 
 class AnswerMarkdown(Markdown):

@@ -170,8 +170,9 @@ class AnswerView(Widget):
         return strip
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
-        lines = self._lines.all_lines()
-        self._relayout_soon()
+        lines, height_changed = self._lines.all_lines()
+        if height_changed:
+            self._relayout_soon()
         text = "\n".join(line.text.rstrip() if line else "" for line in lines)
         return selection.extract(text), "\n"
 
