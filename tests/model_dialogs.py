@@ -22,13 +22,6 @@ def add_tiny_model() -> str:
     return TINY_REF
 
 
-async def settle(pilot: Pilot[None]) -> None:
-    # A pause first: a closed dialog's callback, which may start a worker, runs as a message.
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def wait_until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
     """Pause until `condition` holds: a dialog's result reaches the app a few messages after
     its worker ends."""

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import anyio
 import pytest
-from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app, scripted_services
+from tui_support import SIZE, saved, scripted_app, scripted_services, send, shown
 
-from termllm.app import Services, build_services
+from termllm.app import build_services
 from termllm.cli.main import _invoke
 from termllm.config import load_config
 from termllm.engine.base import LoadedModel, LoadRequest
 from termllm.errors import ModelLoadError
 from termllm.tui.app import GIL_SWITCH_S, ChatApp
 from termllm.tui.screens.help import HelpScreen
-from termllm.tui.widgets.messages import AnswerView, ConversationView, UserMessage
+from termllm.tui.widgets.messages import AnswerView
 from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import ConversationList
 from termllm.tui.widgets.status import StatusBar
@@ -29,32 +28,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def send(pilot: Pilot[None], text: str) -> None:
-    """Type a prompt, press Enter and wait until the answer is finished and rendered."""
-    pilot.app.query_one(PromptInput).insert(text)
-    await pilot.press("enter")
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def shown(app: ChatApp) -> list[tuple[str, str]]:
-    view = app.query_one(ConversationView)
-    rows: list[tuple[str, str]] = []
-    for child in view.children:
-        if isinstance(child, UserMessage):
-            rows.append(("user", str(child.content)))
-        elif isinstance(child, AnswerView):
-            rows.append(("assistant", child.source))
-    return rows
-
-
-def saved(services: Services, conversation_id: str | None) -> list[tuple[str, str, str | None]]:
-    assert conversation_id is not None
-    _, records = services.history.transcript(conversation_id)
-    return [(r.role, r.content, r.finish_reason) for r in records]
 
 
 async def test_a_prompt_is_answered_and_both_messages_are_saved() -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app
+from tui_support import SIZE, saved, scripted_app, shown
 
-from termllm.app import Services, build_services
+from termllm.app import build_services
 from termllm.config import load_config
 from termllm.tui.app import ChatApp
-from termllm.tui.widgets.messages import AnswerView, ConversationView, UserMessage
+from termllm.tui.widgets.messages import AnswerView
 from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import BUSY_MARK, ConversationList
 from termllm.tui.widgets.status import StatusBar
@@ -28,21 +28,6 @@ BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "tui_stream.py"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def shown(app: ChatApp) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for child in app.query_one(ConversationView).children:
-        if isinstance(child, UserMessage):
-            rows.append(("user", str(child.content)))
-        elif isinstance(child, AnswerView):
-            rows.append(("assistant", child.source))
-    return rows
-
-
-def saved(services: Services, conversation_id: str) -> list[tuple[str, str, str | None]]:
-    _, records = services.history.transcript(conversation_id)
-    return [(r.role, r.content, r.finish_reason) for r in records]
 
 
 async def start(pilot: Pilot[None], text: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app, scripted_services
+from tui_support import SIZE, scripted_app, scripted_services, send, settle
 
 from termllm.app import Services, build_services
 from termllm.config import load_config
@@ -28,18 +28,6 @@ CODE_ANSWER = [
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def send(pilot: Pilot[None], text: str) -> None:
-    pilot.app.query_one(PromptInput).insert(text)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def press(pilot: Pilot[None], *keys: str) -> None:

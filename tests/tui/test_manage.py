@@ -8,7 +8,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
-from tui_support import SIZE, scripted_app, scripted_services
+from tui_support import SIZE, scripted_app, scripted_services, send, settle
 
 from termllm.app import Services, build_services
 from termllm.config import load_config
@@ -40,18 +40,6 @@ def remember(services: Services, *exchanges: tuple[str, str]) -> list[str]:
         )
         ids.append(saved.conversation_id)
     return ids
-
-
-async def send(pilot: Pilot[None], text: str) -> None:
-    pilot.app.query_one(PromptInput).insert(text)
-    await pilot.press("enter")
-    await settle(pilot)
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def type_filter(pilot: Pilot[None], text: str) -> None:

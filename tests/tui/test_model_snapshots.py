@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from model_dialogs import STARTER_REF, add_tiny_model, settle
+from model_dialogs import STARTER_REF, add_tiny_model
 from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app
+from tui_support import SIZE, scripted_app, settle
 
 
 def test_the_model_picker(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from fake_engine import ScriptedEngine, ScriptedModel
-from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model, settle, wait_until
-from textual.pilot import Pilot
+from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model, wait_until
 from textual.widgets import OptionList
-from tui_support import SIZE
+from tui_support import SIZE, settle, submit
 
 from termllm.app import build_services
 from termllm.config import load_config
@@ -15,7 +14,6 @@ from termllm.engine.base import LoadedModel, LoadRequest
 from termllm.errors import ModelLoadError
 from termllm.tui.app import ChatApp
 from termllm.tui.screens.models import ModelPicker
-from termllm.tui.widgets.prompt import PromptInput
 from termllm.tui.widgets.sidebar import ConversationList
 from termllm.tui.widgets.status import StatusBar
 
@@ -46,14 +44,6 @@ def build(engine: ScriptedEngine) -> ChatApp:
     return ChatApp(build_services(load_config(), engine_factory=lambda: engine))
 
 
-async def send(pilot: Pilot[None], text: str) -> None:
-    prompt = pilot.app.query_one(PromptInput)
-    prompt.insert(text)
-    await prompt.run_action("submit")
-    await pilot.pause()
-    await settle(pilot)
-
-
 def ready(app: ChatApp, ref: str) -> bool:
     status = app.query_one(StatusBar).info
     return status.model == ref and not status.loading and status.placement == "CPU"
@@ -69,7 +59,7 @@ async def test_picking_a_model_switches_saves_and_loads_it() -> None:
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await send(pilot, "Hi")
+        await submit(pilot, "Hi")
         await pilot.pause()
         cid = app.conversation_id
         assert cid is not None
@@ -87,7 +77,7 @@ async def test_picking_a_model_switches_saves_and_loads_it() -> None:
         assert engine.requests[-1].model_path.name == "tiny-Q8_0.gguf"
         status = app.query_one(StatusBar).info
         assert (status.model, status.loading, status.placement) == (TINY_REF, False, "CPU")
-        await send(pilot, "And now?")
+        await submit(pilot, "And now?")
         _, records = app.services.history.transcript(cid)
         assert records[-1].model == TINY_REF
         assert len(engine.requests) == 2, "no reload for a model already loaded"
@@ -98,7 +88,7 @@ async def test_each_conversation_shows_and_keeps_its_own_model() -> None:
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await send(pilot, "First")
+        await submit(pilot, "First")
         first = app.conversation_id
         await pilot.press("f3")
         await settle(pilot)
@@ -114,7 +104,7 @@ async def test_each_conversation_shows_and_keeps_its_own_model() -> None:
         await pilot.press("s", "m", "o", "l", "enter")
         await settle(pilot)
         await wait_until(pilot, lambda: ready(app, STARTER_REF))
-        await send(pilot, "Second")
+        await submit(pilot, "Second")
         second = app.conversation_id
         assert app.services.history.find(second or "").model == STARTER_REF
         sidebar = app.query_one(ConversationList)
@@ -126,7 +116,7 @@ async def test_each_conversation_shows_and_keeps_its_own_model() -> None:
         status = app.query_one(StatusBar).info
         # Shown, but loaded only when a message needs it.
         assert (status.model, status.placement) == (TINY_REF, "")
-        await send(pilot, "Back")
+        await submit(pilot, "Back")
         assert engine.requests[-1].model_path.name == "tiny-Q8_0.gguf"
     again = ChatApp(app.services, conversation_id=first)
     async with again.run_test(size=SIZE) as pilot:
@@ -139,7 +129,7 @@ async def test_a_model_that_fails_to_load_leaves_the_previous_one_in_use() -> No
     app = build(engine)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await send(pilot, "Hi")
+        await submit(pilot, "Hi")
         cid = app.conversation_id or ""
         await pilot.press("f3")
         await settle(pilot)
@@ -152,7 +142,7 @@ async def test_a_model_that_fails_to_load_leaves_the_previous_one_in_use() -> No
         assert app.services.history.find(cid).model == STARTER_REF
         assert app.query_one(StatusBar).info.model == STARTER_REF
         loads = len(engine.requests)
-        await send(pilot, "Are you there?")
+        await submit(pilot, "Are you there?")
         _, records = app.services.history.transcript(cid)
         assert (records[-1].content, records[-1].model) == ("still here", STARTER_REF)
         assert len(engine.requests) == loads, "the previous model was still loaded"

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 from fake_engine import ScriptedEngine, ScriptedModel
-from model_dialogs import fill, settle
+from model_dialogs import fill
 from textual.pilot import Pilot
 from textual.widgets import Input, Static, TextArea
-from tui_support import SIZE
+from tui_support import SIZE, settle, submit
 
 from termllm.app import build_services
 from termllm.config import load_config
 from termllm.domain import GenParams, Message, Role
 from termllm.tui.app import ChatApp
 from termllm.tui.screens.settings import SettingsScreen
-from termllm.tui.widgets.prompt import PromptInput
 
 pytestmark = pytest.mark.anyio
 
@@ -24,14 +23,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def send(pilot: Pilot[None], text: str) -> None:
-    prompt = pilot.app.query_one(PromptInput)
-    prompt.insert(text)
-    await prompt.run_action("submit")
-    await pilot.pause()
-    await settle(pilot)
 
 
 async def open_settings(pilot: Pilot[None]) -> SettingsScreen:
@@ -55,7 +46,7 @@ async def test_settings_are_checked_saved_and_reach_the_engine() -> None:
     app, engine = build()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await send(pilot, "Hi")
+        await submit(pilot, "Hi")
         cid = app.conversation_id or ""
         before = app.services.history.find(cid)
         screen = await open_settings(pilot)
@@ -100,7 +91,7 @@ async def test_settings_are_checked_saved_and_reach_the_engine() -> None:
             "max_tokens": 2,
             "n_ctx": 1024,
         }
-        await send(pilot, "Next")
+        await submit(pilot, "Next")
         model = engine.model
         assert model.params_seen[-1] == GenParams(0.0, 0.5, 12, 0.0, 1.3, 7, 2)
         assert model.seen[-1][0] == Message(Role.SYSTEM, "Be terse.\nAnswer in English.")
@@ -128,7 +119,7 @@ async def test_settings_of_a_new_conversation_apply_to_the_one_its_first_message
         await pilot.pause()
         assert not isinstance(app.screen, SettingsScreen)
         assert app.services.history.recent(None) == []
-        await send(pilot, "Ahoy")
+        await submit(pilot, "Ahoy")
         conversation = app.services.history.find(app.conversation_id or "")
         assert conversation.system_prompt == "You are a pirate."
         assert conversation.params["temperature"] == 0.2
@@ -155,7 +146,7 @@ async def test_the_starter_model_answers_with_saved_settings(
         fill(pilot, "#setting-max_tokens", "8")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        await send(pilot, "Write a long poem about the sea.")
+        await submit(pilot, "Write a long poem about the sea.")
         conversation, records = services.history.transcript(app.conversation_id or "")
         assert conversation.system_prompt == "You are a helpful assistant. Answer briefly."
         assert (conversation.params["temperature"], conversation.params["max_tokens"]) == (0.0, 8)
