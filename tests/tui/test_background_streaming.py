@@ -47,6 +47,17 @@ async def choose(pilot: Pilot[None], conversation_id: str) -> None:
     await pilot.pause()
 
 
+async def leave_streaming(pilot: Pilot[None]) -> str:
+    """Ask "Count", and once its answer streams, go to a new conversation; the id of the
+    conversation left answering."""
+    await pilot.app.workers.wait_for_complete()
+    await start(pilot, "Count")
+    busy = pilot.app.conversation_id
+    assert isinstance(busy, str)
+    await pilot.press("ctrl+n")
+    return busy
+
+
 async def finished(pilot: Pilot[None]) -> None:
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
@@ -55,11 +66,7 @@ async def finished(pilot: Pilot[None]) -> None:
 async def test_an_answer_streams_on_in_the_background_and_shows_again_when_chosen() -> None:
     app, _ = scripted_app(COUNT, delay_s=0.01)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await start(pilot, "Count")
-        busy = app.conversation_id
-        assert busy is not None
-        await pilot.press("ctrl+n")
+        busy = await leave_streaming(pilot)
         assert app.conversation_id is None and shown(app) == []
         assert app.generating
         status = app.query_one(StatusBar).info
@@ -89,11 +96,7 @@ async def test_an_answer_streams_on_in_the_background_and_shows_again_when_chose
 async def test_an_answer_finished_in_the_background_is_saved_and_the_new_one_stays_new() -> None:
     app, _ = scripted_app(COUNT, delay_s=0.005)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await start(pilot, "Count")
-        busy = app.conversation_id
-        assert busy is not None
-        await pilot.press("ctrl+n")
+        busy = await leave_streaming(pilot)
         await finished(pilot)
         assert app.conversation_id is None and shown(app) == []
         assert saved(app.services, busy)[-1] == ("assistant", "".join(COUNT), "stop")
@@ -104,11 +107,8 @@ async def test_an_answer_finished_in_the_background_is_saved_and_the_new_one_sta
 async def test_escape_cancels_the_answer_from_another_conversation() -> None:
     app, _ = scripted_app(COUNT, delay_s=0.02)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await start(pilot, "Count")
-        busy = app.conversation_id
-        assert busy is not None
-        await pilot.press("ctrl+n", "escape")
+        busy = await leave_streaming(pilot)
+        await pilot.press("escape")
         await finished(pilot)
         role, content, reason = saved(app.services, busy)[-1]
         assert (role, reason) == ("assistant", "cancelled")
