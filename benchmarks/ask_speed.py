@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from starter import starter_model
+from starter import ask_json, starter_model
 
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
@@ -56,15 +56,10 @@ def plain_loop(model: Path, tokens: int, threads: int) -> dict[str, float]:
 
 
 def termllm_json(model: Path, tokens: int, threads: int, env: dict[str, str]) -> dict[str, float]:
-    completed = subprocess.run(
+    return ask_json(
         [
-            sys.executable,
-            "-m",
-            "termllm",
-            "ask",
             "-m",
             str(model),
-            "--json",
             "--temperature",
             "0",
             "--seed",
@@ -77,17 +72,8 @@ def termllm_json(model: Path, tokens: int, threads: int, env: dict[str, str]) ->
             "2048",
             PROMPT,
         ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
+        env,
     )
-    answer = json.loads(completed.stdout)
-    return {
-        "tokens": answer["usage"]["completion_tokens"],
-        "decode_tokens_per_s": answer["timings"]["decode_tokens_per_s"],
-    }
 
 
 def termllm_overhead(model: Path, tokens: int, threads: int, env: dict[str, str]) -> float:

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from starter import starter_model
+from starter import ask_json, starter_model
 
 SIZE = (120, 40)
 PROBE_PERIOD_S = 0.005
@@ -307,18 +306,7 @@ def real_env(tokens: int) -> dict[str, str]:
 
 
 def real_ask(model: Path) -> dict[str, float]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "termllm", "ask", "-m", str(model), "--json", REAL_PROMPT],
-        capture_output=True,
-        text=True,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    answer = json.loads(completed.stdout)
-    return {
-        "tokens": answer["usage"]["completion_tokens"],
-        "decode_tokens_per_s": answer["timings"]["decode_tokens_per_s"],
-    }
+    return ask_json(["-m", str(model), REAL_PROMPT])
 
 
 async def real_tui(model: Path) -> dict[str, float]:
