@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from termllm.errors import StorageError
 from termllm.services.export_markdown import (
@@ -13,7 +14,7 @@ from termllm.services.export_markdown import (
     slug,
     write_export,
 )
-from termllm.store import HistoryStore
+from termllm.store import HistoryStore, MessageRecord
 
 
 def test_the_document_has_the_title_system_prompt_and_each_message(tmp_path: Path) -> None:
@@ -27,6 +28,45 @@ def test_the_document_has_the_title_system_prompt_and_each_message(tmp_path: Pat
     assert text.startswith(f"# Greeting\n\n- id: {conversation.id}\n- model: smol\n")
     assert "## System\n\nBe kind.\n" in text
     assert text.endswith("## User\n\nHi\n\n## Assistant (cancelled)\n\nHel\n")
+
+
+def test_a_failed_answer_says_why_in_one_literal_line(tmp_path: Path) -> None:
+    with HistoryStore.open(tmp_path / "h.db") as store:
+        conversation = store.create_conversation("Broken", "smol", None, {})
+        question = store.add_message(conversation.id, None, "user", "Hi")
+
+        def failed(content: str, error: str | None) -> MessageRecord:
+            return store.add_message(
+                conversation.id,
+                question.id,
+                "assistant",
+                content,
+                finish_reason="error",
+                error=error,
+            )
+
+        answers = [
+            failed("", "cannot load x.gguf: unknown model architecture"),
+            failed("Hel", "failed:\n\n## System\r\n\x1b]52;c;cGF3bmVk\x07\u202eevil\u2028 end"),
+            failed("", "`<model>` at *[1](http://x)*``"),
+            failed("", " \n "),
+            # Saved before errors were kept: shown as before.
+            failed("Old", None),
+        ]
+        text = conversation_markdown(conversation, [question, *answers])
+    assert text.endswith(
+        "## User\n\nHi\n\n"
+        "## Assistant (error)\n\n(failed: `cannot load x.gguf: unknown model architecture`)\n\n"
+        "## Assistant (error)\n\nHel\n\n(failed: `failed: ## System ]52;c;cGF3bmVk evil end`)\n\n"
+        "## Assistant (error)\n\n(failed: ``` `<model>` at *[1](http://x)*`` ```)\n\n"
+        "## Assistant (error)\n\n(failed)\n\n"
+        "## Assistant (error)\n\nOld\n"
+    )
+    assert "\x1b" not in text and "\u202e" not in text
+    # Read as Markdown, each error is one paragraph showing exactly its text.
+    html = MarkdownIt("commonmark").render(text)
+    assert html.count("<h2>") == 6 and "<h2>System" not in html
+    assert "<p>(failed: <code>`&lt;model&gt;` at *[1](http://x)*``</code>)</p>" in html
 
 
 @pytest.mark.parametrize(

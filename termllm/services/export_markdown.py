@@ -5,6 +5,7 @@ Shared by `termllm history export` and the chat app's export, so both write the 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,10 +19,15 @@ if TYPE_CHECKING:
 
 SLUG_LENGTH = 60
 _NOT_WORD = re.compile(r"[^\w]+")
+_BACKTICKS = re.compile(r"`+")
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
+# characters, and line and paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def conversation_markdown(conversation: ConversationRecord, branch: Sequence[MessageRecord]) -> str:
-    """A heading with the title, the id, model and start, then one section per message."""
+    """A heading with the title, the id, model and start, then one section per message; a
+    failed answer's section ends with why it failed."""
     lines = [
         f"# {conversation.title}",
         "",
@@ -36,8 +42,33 @@ def conversation_markdown(conversation: ConversationRecord, branch: Sequence[Mes
         heading = message.role.capitalize()
         if message.finish_reason and message.finish_reason != "stop":
             heading += f" ({message.finish_reason})"
-        lines += [f"## {heading}", "", message.content, ""]
+        lines += [f"## {heading}", ""]
+        if message.content or message.error is None:
+            lines += [message.content, ""]
+        if message.error is not None:
+            reason = one_line(message.error)
+            lines += [f"(failed: {code_span(reason)})" if reason else "(failed)", ""]
     return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """`text` as one line of plain characters: an error from a model file or a server may
+    carry escape codes, or line breaks that would start Markdown blocks of their own."""
+    spaced = "".join(
+        " " if unicodedata.category(character) in _UNSAFE_CATEGORIES else character
+        for character in text
+    )
+    return " ".join(spaced.split())
+
+
+def code_span(text: str) -> str:
+    """`text` shown exactly as written: an error is plain text, and read as Markdown a
+    `<path>` would vanish as HTML and `*` or `[…](…)` become emphasis or links."""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    # A space keeps a backtick at either end from joining the fence; one is removed each side.
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def when(timestamp: float) -> str:

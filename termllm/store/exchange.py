@@ -13,7 +13,13 @@ from dataclasses import asdict
 from typing import Final
 
 from termllm.errors import UsageError
-from termllm.store.records import FINISH_REASONS, ROLES, ConversationRecord, MessageRecord
+from termllm.store.records import (
+    FINISH_REASONS,
+    ROLES,
+    ConversationRecord,
+    MessageRecord,
+    bounded_error,
+)
 
 EXPORT_FORMAT: Final = "termllm.conversation"
 EXPORT_VERSION: Final = 1
@@ -42,7 +48,8 @@ def parse_export(data: Mapping[str, object]) -> tuple[ConversationRecord, list[M
 
     `message_count` and each message's `conversation_id` are redundant and ignored; a message's
     parent must come before it, which also rules out cycles. `leaf_id` (the chosen branch) may
-    be missing, as in exports from before branches could be chosen.
+    be missing, as in exports from before branches could be chosen, and so may a message's
+    `error` (why an answer failed), as in exports from before it was kept.
     """
     if not isinstance(data, Mapping):
         raise ExportFormatError("expected a JSON object")
@@ -94,6 +101,11 @@ def _parse_message(fields: _Fields, conversation_id: str, seen: set[str]) -> Mes
     finish_reason = fields.optional_choice("finish_reason", FINISH_REASONS)
     if finish_reason is not None and role != "assistant":
         raise ExportFormatError(f"{fields.where}.finish_reason is only for assistant messages")
+    error = fields.optional_text("error")
+    if error is not None and finish_reason != "error":
+        raise ExportFormatError(
+            f"{fields.where}.error is only for answers whose finish_reason is 'error'"
+        )
     return MessageRecord(
         id=message_id,
         conversation_id=conversation_id,
@@ -106,6 +118,8 @@ def _parse_message(fields: _Fields, conversation_id: str, seen: set[str]) -> Mes
         completion_tokens=fields.count("completion_tokens"),
         timings=fields.timings("timings"),
         finish_reason=finish_reason,
+        # An export is text from anywhere: held to the bound of a failure saved here.
+        error=None if error is None else bounded_error(error),
     )
 
 

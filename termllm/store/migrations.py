@@ -155,10 +155,17 @@ def _add_current_leaf(conn: sqlite3.Connection) -> None:
     _run(conn, ["ALTER TABLE conversations ADD COLUMN leaf_id TEXT"])
 
 
+def _add_message_error(conn: sqlite3.Connection) -> None:
+    # Why an answer failed (finish_reason 'error'), so the conversation can show it; NULL for
+    # every other message and for failures saved before this step, whose reason was not kept.
+    _run(conn, ["ALTER TABLE messages ADD COLUMN error TEXT"])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_history", _create_history),
     Migration("add_substring_index", _add_substring_index),
     Migration("add_current_leaf", _add_current_leaf),
+    Migration("add_message_error", _add_message_error),
 )
 
 

@@ -7,6 +7,9 @@ from typing import Final
 
 ROLES: Final = ("system", "user", "assistant")
 FINISH_REASONS: Final = ("stop", "length", "cancelled", "error")
+# Most characters of a failed answer's error kept: the text can come from a model file or a
+# server's reply, and a reason longer than this is not read, only scrolled past.
+ERROR_LENGTH: Final = 2000
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,18 @@ class MessageRecord:
     timings: dict[str, float] | None
     # stop | length | cancelled | error, for assistant messages.
     finish_reason: str | None
+    # Why the answer failed, at most ERROR_LENGTH characters: only with finish_reason "error".
+    error: str | None = None
+
+
+def bounded_error(text: str) -> str:
+    """`text` in a form SQLite can store, cut to ERROR_LENGTH characters."""
+    # Bytes decoded with surrogateescape leave lone surrogates, which SQLite's UTF-8 refuses:
+    # the failed answer would then not be saved at all.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > ERROR_LENGTH:
+        text = text[: ERROR_LENGTH - 1] + "…"
+    return text
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from termllm.store.records import (
     ConversationRecord,
     MessageRecord,
     SearchHit,
+    bounded_error,
 )
 from termllm.store.rows import (
     CONVERSATION_SELECT,
@@ -125,11 +126,14 @@ class HistoryStore:
         completion_tokens: int | None = None,
         timings: Mapping[str, float] | None = None,
         finish_reason: str | None = None,
+        error: str | None = None,
     ) -> MessageRecord:
         """Save one message, durably, and make it the conversation's newest activity.
 
-        A parent from another conversation, an unknown role or finish reason, or a finish
-        reason on anything but an assistant message is a caller's bug (ValueError).
+        `error` says why an answer failed; it is cut to ERROR_LENGTH characters. A parent from
+        another conversation, an unknown role or finish reason, a finish reason on anything but
+        an assistant message, or an error on anything but one whose finish reason is "error"
+        is a caller's bug (ValueError).
         """
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -137,6 +141,11 @@ class HistoryStore:
             role != "assistant" or finish_reason not in FINISH_REASONS
         ):
             raise ValueError(f"finish reason {finish_reason!r} does not fit a {role} message")
+        if error is not None and finish_reason != "error":
+            raise ValueError(
+                f"an error is only for a failed answer, not a {role} message with finish "
+                f"reason {finish_reason!r}"
+            )
         with self._transaction(write=True) as conn:
             require_conversation(conn, conversation_id)
             if parent_id is not None:
@@ -163,6 +172,7 @@ class HistoryStore:
                 completion_tokens=completion_tokens,
                 timings=None if timings is None else {k: float(v) for k, v in timings.items()},
                 finish_reason=finish_reason,
+                error=None if error is None else bounded_error(error),
             )
             insert_message(conn, message)
             # The new message is the newest, so its branch becomes the current one.

@@ -18,7 +18,7 @@ CONVERSATION_SELECT = (
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, model, created_at, "
-    "prompt_tokens, completion_tokens, timings, finish_reason"
+    "prompt_tokens, completion_tokens, timings, finish_reason, error"
 )
 
 
@@ -49,7 +49,7 @@ def insert_conversation(
 
 def insert_message(conn: sqlite3.Connection, message: MessageRecord) -> None:
     conn.execute(
-        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message.id,
             message.conversation_id,
@@ -62,6 +62,7 @@ def insert_message(conn: sqlite3.Connection, message: MessageRecord) -> None:
             message.completion_tokens,
             None if message.timings is None else json.dumps(message.timings),
             message.finish_reason,
+            message.error,
         ),
     )
 
@@ -109,4 +110,5 @@ def message_from_row(row: Sequence[Any]) -> MessageRecord:
         completion_tokens=row[8],
         timings=None if row[9] is None else json.loads(row[9]),
         finish_reason=row[10],
+        error=row[11],
     )

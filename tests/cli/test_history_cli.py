@@ -16,6 +16,7 @@ from termllm_cli import termllm
 from termllm import app
 from termllm.config import load_config
 from termllm.domain import Completion, FinishReason, Timings, Usage
+from termllm.store import HistoryStore
 
 Capsys = pytest.CaptureFixture[str]
 GREEDY = ("--temperature", "0", "--seed", "7")
@@ -114,6 +115,37 @@ def test_failed_and_cut_answers_are_saved_with_their_finish_reason(
     record = json.loads(termllm(capsys, "history", "show", str(saved["id"]), "--json").out)
     answer = record["messages"][-1]
     assert (answer["content"], answer["finish_reason"]) == ("Paris is ", "error")
+
+
+def test_a_failed_answer_shows_its_error_and_keeps_it_through_export(
+    capsys: Capsys, tmp_path: Path
+) -> None:
+    # Saved as the turn pipeline saves a failure: the question, then an empty answer.
+    reason = "cannot load <x>.gguf: unknown model architecture\n\x1b[31mqwen9"
+    with HistoryStore.open(load_config().paths.history_db) as store:
+        conversation = store.create_conversation("Broken model", "org/x:Q4_0", None, {})
+        question = store.add_message(conversation.id, None, "user", "hello")
+        store.add_message(
+            conversation.id, question.id, "assistant", "", finish_reason="error", error=reason
+        )
+    cid = conversation.id
+
+    shown = termllm(capsys, "history", "show", cid)
+    assert shown.code == 0, shown.err
+    assert shown.out.endswith(
+        "## User\n\nhello\n\n## Assistant (error)\n\n"
+        "(failed: `cannot load <x>.gguf: unknown model architecture [31mqwen9`)\n"
+    )
+    record = json.loads(termllm(capsys, "history", "show", cid, "--json").out)
+    assert [m["error"] for m in record["messages"]] == [None, reason]
+
+    exported = tmp_path / "broken.json"
+    assert termllm(capsys, "history", "export", cid, "-f", "json", "-o", str(exported)).code == 0
+    assert termllm(capsys, "history", "rm", "-y", cid).code == 0
+    assert termllm(capsys, "history", "import", str(exported)).code == 0
+    [restored] = conversations(capsys)
+    again = termllm(capsys, "history", "show", str(restored["id"])).out
+    assert again.replace(str(restored["id"]), cid) == shown.out
 
 
 def test_search_rename_export_import_and_rm(

@@ -11,6 +11,7 @@ import pytest
 
 from termllm.errors import ExitCode, UsageError
 from termllm.store import ExportFormatError, HistoryStore
+from termllm.store.records import ERROR_LENGTH
 
 
 def build(store: HistoryStore) -> str:
@@ -75,6 +76,40 @@ def test_imported_branches_keep_their_shape(store: HistoryStore) -> None:
     assert [hit.conversation_id for hit in store.search("分岐")] != []
 
 
+def test_a_failed_answer_keeps_its_error_through_export_and_import(store: HistoryStore) -> None:
+    conversation_id = build(store)
+    question = store.current_branch(conversation_id)[1]
+    reason = "cannot load x.gguf: unknown model architecture"
+    store.add_message(
+        conversation_id, question.id, "assistant", "", finish_reason="error", error=reason
+    )
+    exported = json.loads(json.dumps(store.export_conversation(conversation_id)))
+    messages = exported["messages"]
+    assert [m["error"] for m in messages] == [None] * 4 + [reason]
+
+    imported = store.import_conversation(exported)
+    assert [m.error for m in store.messages(imported.id)] == [None] * 4 + [reason]
+    # Exports from before errors were kept have no such field.
+    for message in messages:
+        del message["error"]
+    older = store.import_conversation(exported)
+    assert [m.error for m in store.messages(older.id)] == [None] * 5
+
+
+def test_an_imported_error_is_held_to_the_same_bound(store: HistoryStore) -> None:
+    conversation_id = build(store)
+    question = store.current_branch(conversation_id)[1]
+    store.add_message(conversation_id, question.id, "assistant", "", finish_reason="error")
+    exported = store.export_conversation(conversation_id)
+    messages = exported["messages"]
+    assert isinstance(messages, list)
+    messages[-1]["error"] = "y" * 100_000
+
+    imported = store.import_conversation(exported)
+    error = store.messages(imported.id)[-1].error
+    assert error is not None and len(error) == ERROR_LENGTH and error.endswith("y…")
+
+
 Change = Callable[[dict[str, Any]], object]
 
 
@@ -113,6 +148,11 @@ def set_in(path: tuple[object, ...], value: object) -> Change:
         (
             set_in(("messages", 1, "finish_reason"), "stop"),
             "finish_reason is only for assistant messages",
+        ),
+        (set_in(("messages", 3, "error"), 5), r"messages\[3\]\.error must be a string or null"),
+        (
+            set_in(("messages", 3, "error"), "boom"),
+            r"messages\[3\]\.error is only for answers whose finish_reason is 'error'",
         ),
     ],
 )

@@ -42,8 +42,9 @@ def seed_v1(conn: sqlite3.Connection) -> None:
 
 # The same rows, written with the schema of each earlier version. A new step adds the seed for
 # the version before it; test_every_earlier_version_has_a_seed insists.
-# Step 2 added indexes only, so version 2 takes the same rows.
-SEEDS: dict[int, Callable[[sqlite3.Connection], None]] = {1: seed_v1, 2: seed_v1}
+# Step 2 added indexes only, and step 3 a column that is NULL for rows already there, so
+# versions 2 and 3 take the same rows.
+SEEDS: dict[int, Callable[[sqlite3.Connection], None]] = {1: seed_v1, 2: seed_v1, 3: seed_v1}
 
 
 def check_seeded_rows(store: HistoryStore) -> None:
@@ -70,6 +71,8 @@ def check_seeded_rows(store: HistoryStore) -> None:
         {"ttft_ms": 40.5},
         "stop",
     )
+    # Before step 4 no message kept an error.
+    assert (question.error, answer.error) == (None, None)
     # Before step 3 no branch could be chosen: the newest message's branch stays current.
     assert conversation.leaf_id is None
     assert store.current_branch("conv000001") == [question, answer]
@@ -201,3 +204,43 @@ def test_a_branched_conversation_from_version_2_can_choose_its_branch(db_path: P
     with HistoryStore.open(db_path) as store:
         assert store.get_conversation("conv000001").leaf_id == "mesg000002"
         assert [m.id for m in store.current_branch("conv000001")] == ["mesg000001", "mesg000002"]
+
+
+def test_a_failed_answer_from_version_3_has_no_error_and_new_ones_keep_theirs(
+    db_path: Path,
+) -> None:
+    conn = database_at(db_path, 3)
+    seed_v1(conn)
+    conn.execute(
+        "INSERT INTO messages (id, conversation_id, parent_id, role, content, created_at, "
+        "finish_reason) VALUES ('mesg000003', 'conv000001', 'mesg000001', 'assistant', 'Hal', "
+        "300.0, 'error')"
+    )
+    conn.close()
+
+    with HistoryStore.open(db_path) as store:
+        old = store.messages("conv000001")[-1]
+        assert (old.id, old.content, old.finish_reason, old.error) == (
+            "mesg000003",
+            "Hal",
+            "error",
+            None,
+        )
+        new = store.add_message(
+            "conv000001",
+            "mesg000001",
+            "assistant",
+            "",
+            finish_reason="error",
+            error="generation failed: llama_decode returned -3",
+        )
+        assert store.messages("conv000001")[-1] == new
+    conn = sqlite3.connect(db_path)
+    errors = conn.execute("SELECT id, error FROM messages ORDER BY seq").fetchall()
+    conn.close()
+    assert errors == [
+        ("mesg000001", None),
+        ("mesg000002", None),
+        ("mesg000003", None),
+        (new.id, "generation failed: llama_decode returned -3"),
+    ]

@@ -12,6 +12,7 @@ import pytest
 
 from termllm.errors import ConversationNotFoundError, ExitCode, UsageError
 from termllm.store import HistoryStore, rows
+from termllm.store.records import ERROR_LENGTH
 
 
 def count(path: Path, table: str) -> int:
@@ -51,6 +52,50 @@ def test_a_message_is_on_disk_when_add_message_returns(store: HistoryStore, db_p
     )
     assert saved.message_count == 2
     assert saved.updated_at == answer.created_at >= saved.created_at
+
+
+def test_a_failed_answer_keeps_its_error_within_a_bound(store: HistoryStore, db_path: Path) -> None:
+    conversation = store.create_conversation("t", None, None, {})
+    question = store.add_message(conversation.id, None, "user", "hello")
+    failed = store.add_message(
+        conversation.id,
+        question.id,
+        "assistant",
+        "",
+        finish_reason="error",
+        error="cannot load x.gguf: unknown model architecture 'qwen9'",
+    )
+    cut = store.add_message(conversation.id, question.id, "assistant", "Hal", finish_reason="error")
+    huge = store.add_message(
+        conversation.id,
+        question.id,
+        "assistant",
+        "",
+        finish_reason="error",
+        error="\x1b[2J" + "x" * 1_000_000,
+    )
+    # Bytes decoded with surrogateescape: SQLite's UTF-8 alone would refuse the whole answer.
+    undecoded = store.add_message(
+        conversation.id,
+        question.id,
+        "assistant",
+        "",
+        finish_reason="error",
+        error=b"bad \xff byte".decode("utf-8", "surrogateescape"),
+    )
+
+    assert store.messages(conversation.id) == [question, failed, cut, huge, undecoded]
+    assert failed.error == "cannot load x.gguf: unknown model architecture 'qwen9'"
+    assert (cut.error, question.error) == (None, None)
+    assert huge.error is not None and len(huge.error) == ERROR_LENGTH
+    assert huge.error.startswith("\x1b[2Jxxx") and huge.error.endswith("x…")
+    assert undecoded.error == "bad \\udcff byte"
+    conn = sqlite3.connect(db_path)
+    try:
+        longest = conn.execute("SELECT max(length(error)) FROM messages").fetchone()[0]
+    finally:
+        conn.close()
+    assert longest == ERROR_LENGTH
 
 
 def test_conversations_are_listed_by_latest_activity(store: HistoryStore) -> None:
@@ -111,6 +156,11 @@ def test_bad_calls_are_refused(store: HistoryStore) -> None:
         store.add_message(conversation.id, None, "user", "x", finish_reason="stop")
     with pytest.raises(ValueError, match="finish reason"):
         store.add_message(conversation.id, None, "assistant", "x", finish_reason="bored")
+    for role, finish_reason in (("assistant", "stop"), ("assistant", None), ("user", None)):
+        with pytest.raises(ValueError, match="an error is only for a failed answer"):
+            store.add_message(
+                conversation.id, None, role, "x", finish_reason=finish_reason, error="boom"
+            )
     with pytest.raises(ValueError, match="not in"):
         store.current_branch(conversation.id, elsewhere.id)
     for missing in (store.get_conversation, store.messages, store.export_conversation):
