@@ -72,6 +72,8 @@ class ChatApp(App[None]):
         self._switch_interval = sys.getswitchinterval()
         self.branches = Branches(self, services.history)
         self.model_actions = ModelActions(self)
+        self.keymap_overrides: dict[str, str] = {}
+        """The user's keys for binding ids, as given to Textual (it keeps no public copy)."""
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Textual's own themes lack the code-block colours that app.tcss uses.
@@ -125,6 +127,7 @@ class ChatApp(App[None]):
         self.theme = wanted
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         overrides, key_problems = parse_keymap(preferences.keymap())
+        self.keymap_overrides = overrides
         self.set_keymap(overrides)
         for problem in [*loaded.problems, *key_problems]:
             self.notify(problem, severity="warning", timeout=10)
@@ -252,10 +255,12 @@ class ChatApp(App[None]):
         self.exit()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(help_rows(key_actions(self))))
+        self.push_screen(HelpScreen(help_rows(key_actions(self, keymap=self.keymap_overrides))))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        return palette_commands(self, super().get_system_commands(screen))
+        return palette_commands(
+            self, super().get_system_commands(screen), keymap=self.keymap_overrides
+        )
 
     def action_filter_conversations(self) -> None:
         self.query_one(Sidebar).focus_filter()

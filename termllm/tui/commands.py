@@ -5,7 +5,7 @@ screen), so an action added with a binding shows up in both without further work
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -29,11 +29,14 @@ class KeyAction:
     action: str
 
 
-def key_actions(app: App[Any]) -> list[KeyAction]:
+def key_actions(app: App[Any], *, keymap: Mapping[str, str]) -> list[KeyAction]:
     """One entry per binding id of termllm's keymap, the app's bindings first, then the main
-    screen's widgets' in screen order."""
-    # Textual keeps the keymap only here and applies it per key press, not to the bindings.
-    keymap = app._keymap
+    screen's widgets' in screen order.
+
+    `keymap` (binding id -> keys, as given to `App.set_keymap`) is what the app applies: Textual
+    applies it per key press and leaves the bindings as declared, so their keys alone would
+    show the defaults.
+    """
     main_screen = app.screen_stack[0] if app.screen_stack else None
     nodes: list[DOMNode] = [app, *(main_screen.walk_children() if main_screen else ())]
     first: dict[str, tuple[DOMNode, Binding]] = {}
@@ -73,11 +76,12 @@ def key_names(keys: str) -> str:
 
 
 def palette_commands(
-    app: App[Any], textual_commands: Iterable[SystemCommand]
+    app: App[Any], textual_commands: Iterable[SystemCommand], *, keymap: Mapping[str, str]
 ) -> Iterator[SystemCommand]:
-    """A command per key action (named as in the help screen, its keys as the help line), then
-    Textual's own commands that no action already covers."""
-    actions = key_actions(app)
+    """A command per key action (named as in the help screen, its keys as the help line, with
+    `keymap` applied as in `key_actions`), then Textual's own commands that no action already
+    covers."""
+    actions = key_actions(app, keymap=keymap)
     for entry in actions:
         yield SystemCommand(
             entry.description,

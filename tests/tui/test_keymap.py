@@ -6,10 +6,11 @@ import asyncio
 from typing import ClassVar
 
 import pytest
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.widgets import TextArea
 
+from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.keymap import DEFAULT_KEYS, is_valid_key, parse_keymap
 
 ISSUE_ACTIONS = {
@@ -112,6 +113,33 @@ def test_overrides_apply_with_set_keymap() -> None:
     asyncio.run(press_old_and_new_key())
 
     assert app.opened == 1
+
+
+class DescribedHost(App[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(DEFAULT_KEYS["help"], "help", "Show keys", id="help"),
+        Binding(DEFAULT_KEYS["quit"], "quit", "Quit", id="quit"),
+    ]
+
+
+def test_help_and_palette_show_the_keymap_they_are_given() -> None:
+    app = DescribedHost()
+    # The keymap passed in decides, not whatever Textual holds.
+    app.set_keymap({"quit": "f10"})
+    overrides, _ = parse_keymap("help=f12")
+
+    assert [(a.binding_id, a.keys) for a in key_actions(app, keymap={})] == [
+        ("help", "f1"),
+        ("quit", "ctrl+q"),
+    ]
+    assert [(a.binding_id, a.keys) for a in key_actions(app, keymap=overrides)] == [
+        ("help", "f12"),
+        ("quit", "ctrl+q"),
+    ]
+    two_keys = key_actions(app, keymap={"quit": "ctrl+w,f10"})
+    assert [a.keys for a in two_keys] == ["f1", "ctrl+w / f10"]
+    palette = palette_commands(app, [SystemCommand("Quit", "Textual's", print)], keymap=overrides)
+    assert [(c.title, c.help) for c in palette] == [("Show keys", "f12"), ("Quit", "ctrl+q")]
 
 
 def test_app_keys_leave_the_prompts_own_keys_alone() -> None:

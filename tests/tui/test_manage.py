@@ -337,7 +337,7 @@ async def test_every_bound_action_is_in_the_palette_and_the_help_screen() -> Non
     app, _ = scripted_app(["ok"])
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        actions = key_actions(app)
+        actions = key_actions(app, keymap=app.keymap_overrides)
         bound = {entry.binding_id for entry in actions}
         # Every id of the keymap that something on screen binds, and at least these.
         assert bound >= {
