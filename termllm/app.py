@@ -11,9 +11,11 @@ from termllm.config import Config, load_config
 from termllm.services.chat import ChatService
 from termllm.services.doctor import DoctorService
 from termllm.services.history import HistoryService
+from termllm.services.model_slot import ModelSlot
 from termllm.services.models import ModelService
 from termllm.services.preferences import PreferencesService
 from termllm.services.state_cache import ConversationStates
+from termllm.services.turn import TurnService
 
 if TYPE_CHECKING:
     from termllm.engine.base import Engine
@@ -26,6 +28,8 @@ class Services:
     models: ModelService
     chat: ChatService
     history: HistoryService
+    turns: TurnService
+    """Answering: `ask` and the chat app both run their turns here."""
     doctor: DoctorService
     preferences: PreferencesService
 
@@ -34,11 +38,14 @@ def build_services(config: Config, engine_factory: Callable[[], Engine] | None =
     """Everything the interfaces use; tests may pass a scripted engine instead of llama.cpp."""
     models = ModelService(config, hub_factory=lambda: _hub_client(config))
     states = ConversationStates(config)
+    chat = ChatService(config, models, engine_factory or _llama_engine, states)
+    history = HistoryService(config, states)
     return Services(
         config=config,
         models=models,
-        chat=ChatService(config, models, engine_factory or _llama_engine, states),
-        history=HistoryService(config, states),
+        chat=chat,
+        history=history,
+        turns=TurnService(chat, history, ModelSlot(chat)),
         doctor=DoctorService(config, models),
         preferences=PreferencesService(config),
     )

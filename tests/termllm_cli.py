@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
@@ -38,7 +39,9 @@ def termllm_process(
     stdin: str | None = None,
     timeout: float = 120,
     python_flags: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Result:
+    """A subprocess, with `env` over the test's environment."""
     completed = subprocess.run(
         [sys.executable, *python_flags, "-m", "termllm", *args],
         # Never the test runner's own stdin: a command that reads a pipe must not wait on it.
@@ -46,7 +49,7 @@ def termllm_process(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=os.environ.copy(),
+        env={**os.environ, **(env or {})},
         check=False,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)

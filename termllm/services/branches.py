@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING
 from termllm.domain import Message, Role
 
 if TYPE_CHECKING:
-    from termllm.services.history import Exchange
     from termllm.store import ConversationRecord, MessageRecord
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A saved question, waiting for its answer."""
+
+    conversation_id: str
+    question_id: str
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from termllm.errors import ConversationNotFoundError, UsageError
 from termllm.services.branches import (
     Alternatives,
     BranchEntry,
+    Exchange,
     PendingAnswer,
     branch_entries,
     chat_messages,
@@ -39,14 +40,6 @@ class Continuation:
     conversation: ConversationRecord
     messages: tuple[Message, ...]
     leaf_id: str | None
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """A saved question, waiting for its answer."""
-
-    conversation_id: str
-    question_id: str
 
 
 def title_from(prompt: str) -> str:
@@ -83,7 +76,7 @@ class HistoryService:
 
     def start(
         self,
-        model_ref: str,
+        model_ref: str | None,
         system_prompt: str | None,
         params: GenParams,
         prompt: str,
@@ -110,14 +103,15 @@ class HistoryService:
     def save_question(
         self,
         resumed: Continuation | None,
-        model_ref: str,
+        model_ref: str | None,
         system_prompt: str | None,
         params: GenParams,
         text: str,
         n_ctx: int | None = None,
     ) -> Exchange:
         """Commit the question (starting a conversation if needed) before any answer exists, so
-        a crash or a kill mid-answer still keeps it."""
+        a crash or a kill mid-answer still keeps it. `model_ref` is None when no model could be
+        chosen: the conversation then answers with the default one."""
         if resumed is not None:
             conversation_id, parent_id = resumed.conversation.id, resumed.leaf_id
         else:
@@ -127,7 +121,7 @@ class HistoryService:
         return Exchange(conversation_id, question.id)
 
     def save_answer(
-        self, exchange: Exchange, completion: Completion, model_ref: str
+        self, exchange: Exchange, completion: Completion, model_ref: str | None
     ) -> MessageRecord:
         """The answer as it ended: complete, cut by length, cancelled or failed."""
         timings = completion.timings
@@ -146,6 +140,7 @@ class HistoryService:
                 "load_ms": timings.load_ms,
             },
             finish_reason=completion.finish_reason.value,
+            error=completion.error,
         )
 
     def branch(self, conversation_id: str) -> list[BranchEntry]:

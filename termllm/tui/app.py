@@ -5,8 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from collections.abc import Callable, Iterable
-from concurrent.futures import CancelledError
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,6 +20,7 @@ from textual.widgets import OptionList
 from termllm.app import Services
 from termllm.domain import Completion
 from termllm.errors import TermllmError
+from termllm.services.turn import Turn
 from termllm.tui import conversation_actions, copying
 from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
@@ -31,8 +31,8 @@ from termllm.tui.markdown_paint import warm_up
 from termllm.tui.model_actions import ModelActions
 from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
-from termllm.tui.session import ChatSession, Turn
-from termllm.tui.streaming import LiveAnswer, TextEnded
+from termllm.tui.session import ChatSession
+from termllm.tui.streaming import LiveAnswer, LiveTurn, TextEnded
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
@@ -297,11 +297,13 @@ class ChatApp(App[None]):
             model = self.session.choose(conversation.model if conversation else None)
             n_ctx = self.session.settings_for(conversation).n_ctx
             self.call_from_thread(self.model_actions.show_model, model.ref, None)
-            report = self.session.ensure_loaded(model, n_ctx).report
+            report, fresh = self.session.ensure_loaded(model, n_ctx)
         except Exception as err:
             self.call_from_thread(self._load_failed, failure_text(err, logger, "loading the model"))
             return
         self.call_from_thread(self.model_actions.show_model, model.ref, report)
+        if fresh:
+            self.call_from_thread(self.model_actions.warn, report.warnings)
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def _warm_up_painting(self) -> None:
@@ -309,34 +311,13 @@ class ChatApp(App[None]):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, turn: Turn, live: LiveAnswer) -> None:
-        cancel = live.cancel
-
-        def show(callback: Callable[..., object], *args: object) -> None:
-            """Run `callback` on the event loop and wait for it (rare events only)."""
-            try:
-                self.call_from_thread(callback, *args)
-            except (RuntimeError, CancelledError):
-                # The app has closed (or is closing, which cancels the call): stop generating;
-                # the session still saves the answer.
-                cancel.set()
-
-        def ended() -> None:
-            # Not `show`: the worker must not wait for the screen before saving.
-            self.post_message(TextEnded(live))
-
+        listener = LiveTurn(self, live, self._question_saved, self.model_actions.show_model)
         try:
-            completion = self.session.ask(
-                turn,
-                cancel,
-                on_saved=lambda cid: show(self._question_saved, cid, live),
-                on_model=lambda ref, report: show(self.model_actions.show_model, ref, report),
-                on_text=live.unshown.add,
-                on_end=ended,
-            )
+            result = self.session.ask(turn, listener, live.cancel)
         except Exception as err:
-            show(self._failed, live, failure_text(err, logger, "generation"))
+            listener.show(self._failed, live, failure_text(err, logger, "generation"))
             return
-        show(self._answered, live, completion)
+        listener.show(self._answered, live, result.completion)
 
     def on_text_ended(self, message: TextEnded) -> None:
         message.live.draw_rest()

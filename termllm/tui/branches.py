@@ -14,7 +14,7 @@ from textual.app import App
 from termllm.errors import TermllmError
 from termllm.services.branches import BranchEntry
 from termllm.services.history import HistoryService
-from termllm.tui.session import AnswerAgain, EditedQuestion, NewQuestion, Turn
+from termllm.services.turn import AnswerAgain, EditedQuestion, NewQuestion, Turn
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.prompt import PromptInput
@@ -57,7 +57,7 @@ class Branches:
         self._flipping = None
         self._show_editing(False)
         if edit is None or edit.conversation_id != conversation_id:
-            return NewQuestion(conversation_id, text), await view.add_exchange(text)
+            return NewQuestion(text, conversation_id), await view.add_exchange(text)
         count = self._count(edit.conversation_id, edit.question_id) + 1
         answer = await view.ask_again(text, alternative_label(count - 1, count))
         return EditedQuestion(edit.conversation_id, edit.question_id, text), answer

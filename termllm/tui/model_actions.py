@@ -101,12 +101,14 @@ class ModelActions:
             conversation = app.services.history.find(conversation_id) if conversation_id else None
             n_ctx = session.settings_for(conversation).n_ctx
             app.call_from_thread(self.show_model, model.ref, None)
-            report = session.ensure_loaded(model, n_ctx).report
+            report, fresh = session.ensure_loaded(model, n_ctx)
         except Exception as err:
             message = failure_text(err, logger, f"loading {ref}")
             app.call_from_thread(self._load_failed, message, undo)
             return
         app.call_from_thread(self.show_model, model.ref, report)
+        if fresh:
+            app.call_from_thread(self.warn, report.warnings)
 
     def _load_failed(self, message: str, undo: Callable[[], None]) -> None:
         undo()
@@ -126,6 +128,11 @@ class ModelActions:
             )
         else:
             status.change(model=ref, loading=loading, placement="", n_ctx=0)
+
+    def warn(self, warnings: tuple[str, ...]) -> None:
+        """What loading a model had to say (a context reduced, a template replaced)."""
+        for warning in warnings:
+            self._app.notify(warning, severity="warning", timeout=10)
 
     # The status bar while moving between conversations
 

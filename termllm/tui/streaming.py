@@ -8,12 +8,16 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import CancelledError
 
 from textual.app import App
 from textual.message import Message
 from textual.timer import Timer
 
 from termllm.domain import Completion
+from termllm.engine.base import LoadReport
+from termllm.services.turn import TurnListener
 from termllm.tui.widgets.answer import AnswerView
 
 # The share of one core that drawing a streaming answer may take. On a small machine every
@@ -159,3 +163,50 @@ class LiveAnswer:
     def _show(self, text: str) -> None:
         if text and self.view is not None and self.view.is_attached:
             self.view.add_fragment(text)
+
+
+class LiveTurn(TurnListener):
+    """A turn as the app shows it, heard on the worker's thread. The answer's text goes to the
+    live answer's buffer without waiting for the screen; the rare events run on the event loop,
+    and the worker waits for them."""
+
+    def __init__(
+        self,
+        app: App[None],
+        live: LiveAnswer,
+        on_saved: Callable[[str, LiveAnswer], object],
+        on_model: Callable[[str, LoadReport | None], object],
+    ) -> None:
+        self._app = app
+        self._live = live
+        self._on_saved = on_saved
+        self._on_model = on_model
+        self._add = live.unshown.add
+
+    def show(self, callback: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Run `callback` on the event loop and wait for it."""
+        try:
+            self._app.call_from_thread(callback, *args, **kwargs)
+        except (RuntimeError, CancelledError):
+            # The app has closed (or is closing, which cancels the call): stop generating;
+            # the turn still saves the answer.
+            self._live.cancel.set()
+
+    def saved(self, conversation_id: str) -> None:
+        self.show(self._on_saved, conversation_id, self._live)
+
+    def loading(self, model_ref: str) -> None:
+        self.show(self._on_model, model_ref, None)
+
+    def loaded(self, model_ref: str, report: LoadReport) -> None:
+        self.show(self._on_model, model_ref, report)
+
+    def warning(self, message: str) -> None:
+        self.show(self._app.notify, message, severity="warning", timeout=10)
+
+    def text(self, piece: str) -> None:
+        self._add(piece)
+
+    def ended(self) -> None:
+        # Posted, not shown: the worker must not wait for the screen before saving.
+        self._app.post_message(TextEnded(self._live))

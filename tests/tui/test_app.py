@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from tui_support import SIZE, saved, scripted_app, scripted_services, send, shown
+from tui_support import SIZE, saved, scripted_app, scripted_services, send, settle, shown
 
 from termllm.app import build_services
 from termllm.cli.main import _invoke
@@ -152,9 +152,21 @@ async def test_a_load_failure_is_a_notification_and_the_app_keeps_running() -> N
         assert any("scripted failure" in n.message for n in app._notifications)
         await send(pilot, "Still there?")
         assert app.is_running
-        assert saved(services, app.conversation_id) == [("user", "Still there?", None)]
+        # The question is kept with the reason it got no answer, to be answered again later.
+        assert saved(services, app.conversation_id) == [
+            ("user", "Still there?", None),
+            ("assistant", "", "error"),
+        ]
+        answer = services.history.transcript(app.conversation_id)[1][-1]
+        assert answer.error is not None and "scripted failure" in answer.error
         assert app.query_one(AnswerView).has_class("ended-error")
         assert not app.generating
+        # The failed first turn is a conversation: its question can be answered again.
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        conversation = services.history.find(app.conversation_id or "")
+        assert conversation.message_count == 3
+        assert not any("no question" in n.message for n in app._notifications)
 
 
 async def test_a_generation_error_keeps_the_partial_answer_with_its_reason() -> None:

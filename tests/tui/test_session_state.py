@@ -10,7 +10,8 @@ from pathlib import Path
 from termllm.app import build_services
 from termllm.config import load_config
 from termllm.domain import Completion
-from termllm.tui.session import AnswerAgain, ChatSession, NewQuestion, Turn
+from termllm.services.turn import AnswerAgain, NewQuestion, Turn, TurnListener
+from termllm.tui.session import ChatSession
 
 MODEL = "SmolLM2-135M-Instruct"
 
@@ -26,20 +27,13 @@ def session_with(**env: str) -> ChatSession:
 
 
 def send(session: ChatSession, conversation_id: str | None, text: str) -> tuple[str, Completion]:
-    return run(session, NewQuestion(conversation_id, text))
+    return run(session, NewQuestion(text, conversation_id))
 
 
 def run(session: ChatSession, turn: Turn) -> tuple[str, Completion]:
-    saved: list[str] = []
-    completion = session.ask(
-        turn,
-        threading.Event(),
-        on_saved=saved.append,
-        on_model=lambda _ref, _report: None,
-        on_text=lambda _text: None,
-        on_end=lambda: None,
-    )
-    return saved[0], completion
+    result = session.ask(turn, TurnListener(), threading.Event())
+    assert result.conversation_id is not None
+    return result.conversation_id, result.completion
 
 
 def test_switching_back_reads_only_the_new_turn_and_answers_the_same(starter_model: Path) -> None:

@@ -1,0 +1,85 @@
+"""How `ask` runs its turn: the listener that renders it, and the thread that keeps Ctrl-C a
+cancel. Imported only when `ask` runs: the turn brings the services with it."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from termllm.cli.answer_plain import AnswerWriter
+from termllm.cli.output import note, stderr_console
+from termllm.services.turn import NewQuestion, TurnListener, TurnOptions, TurnResult, TurnService
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from termllm.engine.base import LoadReport
+
+
+class AskListener(TurnListener):
+    """The turn as `ask` shows it: the answer on stdout, everything else on stderr."""
+
+    def __init__(self, writer: AnswerWriter | None, verbose: bool) -> None:
+        self._writer = writer
+        self._verbose = verbose
+        self._spinner: Status | None = None
+
+    def loading(self, model_ref: str) -> None:
+        if sys.stderr.isatty():
+            self._spinner = stderr_console().status(f"loading {model_ref}…", spinner="dots")
+            self._spinner.start()
+
+    def loaded(self, model_ref: str, report: LoadReport) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        if self._verbose:
+            placement = report.placement
+            note(
+                f"context {report.n_ctx} tokens · {report.threads} threads · "
+                f"GPU layers {placement.gpu_layers}/{placement.total_layers} on {placement.device}"
+                f" ({placement.reason}) · template {report.chat_template}"
+                f" · loaded in {report.load_ms:.0f} ms"
+            )
+
+    def warning(self, message: str) -> None:
+        note(f"warning: {message}")
+
+    def text(self, piece: str) -> None:
+        if self._writer is not None:
+            self._writer.write(piece)
+
+
+def run_turn(
+    turns: TurnService, turn: NewQuestion, options: TurnOptions, listener: AskListener
+) -> TurnResult:
+    """Run the turn in a worker thread, so that Ctrl-C only sets the turn's cancel flag: the
+    answer then stops at the next token (or prompt batch) and is saved as cancelled, exactly
+    as Esc does in the app. A second Ctrl-C ends the process at once."""
+    cancel = threading.Event()
+    done = threading.Event()
+    outcome: list[TurnResult | BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(turns.run(turn, options, listener, cancel))
+        except BaseException as err:  # handed to the main thread, which reports it
+            outcome.append(err)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="termllm-turn", daemon=True).start()
+    # Waiting in short steps lets the interrupt reach this thread. (An interrupted
+    # Thread.join can leave the thread looking finished while it still runs.)
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        cancel.set()
+        while not done.wait(0.1):
+            pass
+    (ended,) = outcome
+    if isinstance(ended, BaseException):
+        raise ended
+    return ended
