@@ -165,7 +165,7 @@ class ChatApp(App[None]):
         self.branches.abort_edit()
         entries = self.services.history.branch(conversation_id) if conversation_id else []
         records = [entry.message for entry in entries]
-        rows = [(r.role, r.content, r.finish_reason) for r in records]
+        rows = [(r.role, r.content, r.finish_reason, r.error) for r in records]
         used = 0
         answered = [r for r in records if r.prompt_tokens is not None]
         if answered:

@@ -167,6 +167,9 @@ async def test_a_load_failure_is_a_notification_and_the_app_keeps_running() -> N
         conversation = services.history.find(app.conversation_id or "")
         assert conversation.message_count == 3
         assert not any("no question" in n.message for n in app._notifications)
+        # Opened again from the history, a failed answer still says why.
+        await app.show_conversation(app.conversation_id)
+        assert "scripted failure" in str(app.query(AnswerView).last().border_subtitle)
 
 
 async def test_a_generation_error_keeps_the_partial_answer_with_its_reason() -> None:

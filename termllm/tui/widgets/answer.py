@@ -48,7 +48,9 @@ class AnswerView(Widget):
         """A finished answer has blocks that were never on screen: paint them when idle, so
         that their heights are exact before the user scrolls to them."""
 
-    def __init__(self, text: str = "", finish_reason: str | None = None) -> None:
+    def __init__(
+        self, text: str = "", finish_reason: str | None = None, error: str | None = None
+    ) -> None:
         super().__init__(classes="message assistant")
         self._source = text
         self._lines = AnswerLines(text)
@@ -60,7 +62,7 @@ class AnswerView(Widget):
         # Lines as last drawn, by y: the painted line they came from and the styled strip.
         self._drawn: dict[int, tuple[Strip | None, Strip]] = {}
         self._drawn_key: tuple[int, RichStyle] | None = None
-        self.set_ending(finish_reason)
+        self.set_ending(finish_reason, error)
 
     @property
     def source(self) -> str:

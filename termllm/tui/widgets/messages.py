@@ -57,12 +57,13 @@ class ConversationView(VerticalScroll):
         # Anchored: new text keeps the view at the bottom until the user scrolls up.
         self.anchor()
 
-    async def show(self, messages: list[tuple[str, str, str | None]]) -> None:
-        """(role, content, finish_reason) triples; the system prompt is not shown."""
+    async def show(self, messages: list[tuple[str, str, str | None, str | None]]) -> None:
+        """(role, content, finish_reason, error) of each message; the system prompt is not
+        shown."""
         await self.remove_children()
         widgets = [
-            UserMessage(content) if role == "user" else AnswerView(content, finish_reason)
-            for role, content, finish_reason in messages
+            UserMessage(content) if role == "user" else AnswerView(content, finish_reason, error)
+            for role, content, finish_reason, error in messages
             if role in ("user", "assistant")
         ]
         await self.mount_all(widgets)
