@@ -24,6 +24,7 @@ from termllm.services.turn import Turn
 from termllm.tui import conversation_actions, copying
 from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
+from termllm.tui.chat_state import ConversationDeleted, ConversationsChanged
 from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.failures import failure_text
 from termllm.tui.keymap import parse_keymap
@@ -71,7 +72,7 @@ class ChatApp(App[None]):
         self.live: LiveAnswer | None = None
         self._switch_interval = sys.getswitchinterval()
         self.branches = Branches(self, services.history)
-        self.model_actions = ModelActions(self)
+        self.model_actions = ModelActions(self, self)
         self.keymap_overrides: dict[str, str] = {}
         """The user's keys for binding ids, as given to Textual (it keeps no public copy)."""
 
@@ -184,6 +185,14 @@ class ChatApp(App[None]):
         self.model_actions.conversation_shown(conversation_id)
         self._show_busy()
 
+    def on_conversations_changed(self, _: ConversationsChanged) -> None:
+        self.refresh_sidebar()
+
+    async def on_conversation_deleted(self, message: ConversationDeleted) -> None:
+        if message.conversation_id == self.conversation_id:
+            await self.show_conversation(None)
+        self.refresh_sidebar()
+
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
         if chosen is not None and chosen != self.conversation_id:
@@ -266,13 +275,13 @@ class ChatApp(App[None]):
         self.query_one(Sidebar).focus_filter()
 
     def action_rename_conversation(self) -> None:
-        conversation_actions.rename(self)
+        conversation_actions.rename(self, self)
 
     def action_delete_conversation(self) -> None:
-        conversation_actions.delete(self)
+        conversation_actions.delete(self, self)
 
     def action_export_conversation(self) -> None:
-        conversation_actions.export(self)
+        conversation_actions.export(self, self)
 
     def action_model_picker(self) -> None:
         self.model_actions.open_picker()

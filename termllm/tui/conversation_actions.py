@@ -10,10 +10,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual.app import App
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from termllm.errors import TermllmError
 from termllm.services.export_markdown import default_export_path, write_export
+from termllm.tui.chat_state import ChatState, ConversationDeleted, ConversationsChanged
 from termllm.tui.failures import failure_text
 from termllm.tui.screens.confirm import ConfirmScreen
 from termllm.tui.screens.text_prompt import TextPromptScreen
@@ -21,28 +23,27 @@ from termllm.tui.widgets.sidebar import ConversationList
 
 if TYPE_CHECKING:
     from termllm.store import ConversationRecord
-    from termllm.tui.app import ChatApp
 
 logger = logging.getLogger(__name__)
 
 
-def target(app: ChatApp, verb: str) -> ConversationRecord | None:
+def target(app: App[None], chat: ChatState, verb: str) -> ConversationRecord | None:
     """The conversation to act on, or None (with a notification saying why)."""
     conversations = app.query_one(ConversationList)
     chosen = conversations.highlighted_option if conversations.has_focus else None
-    conversation_id = chosen.id if chosen is not None else app.conversation_id
+    conversation_id = chosen.id if chosen is not None else chat.conversation_id
     if conversation_id is None:
         app.notify(f"nothing to {verb} yet: this conversation has no messages", severity="warning")
         return None
     try:
-        return app.services.history.find(conversation_id)
+        return chat.services.history.find(conversation_id)
     except TermllmError as err:
         app.notify(err.message, severity="error")
         return None
 
 
-def rename(app: ChatApp) -> None:
-    conversation = target(app, "rename")
+def rename(app: App[None], chat: ChatState) -> None:
+    conversation = target(app, chat, "rename")
     if conversation is None:
         return
 
@@ -50,11 +51,11 @@ def rename(app: ChatApp) -> None:
         if title is None or title == conversation.title:
             return
         try:
-            renamed = app.services.history.rename(conversation.id, title)
+            renamed = chat.services.history.rename(conversation.id, title)
         except TermllmError as err:
             app.notify(err.message, severity="error")
             return
-        app.refresh_sidebar()
+        app.post_message(ConversationsChanged())
         app.notify(f"renamed to “{renamed.title}”")
 
     app.push_screen(
@@ -63,14 +64,14 @@ def rename(app: ChatApp) -> None:
     )
 
 
-def delete(app: ChatApp) -> None:
-    conversation = target(app, "delete")
+def delete(app: App[None], chat: ChatState) -> None:
+    conversation = target(app, chat, "delete")
     if conversation is None:
         return
 
     def confirmed(yes: bool | None) -> None:
         if yes:
-            app.run_worker(_delete(app, conversation), group="delete", exit_on_error=False)
+            app.run_worker(_delete(app, chat, conversation), group="delete", exit_on_error=False)
 
     messages = f"{conversation.message_count} message(s)"
     app.push_screen(
@@ -83,30 +84,27 @@ def delete(app: ChatApp) -> None:
     )
 
 
-async def _delete(app: ChatApp, conversation: ConversationRecord) -> None:
-    on_screen = conversation.id == app.conversation_id
-    live = app.live
+async def _delete(app: App[None], chat: ChatState, conversation: ConversationRecord) -> None:
+    live = chat.live
     if live is not None and live.conversation_id == conversation.id:
         # The answer must be saved (as cancelled) before its conversation goes, or the worker
         # would write into a conversation that no longer exists.
-        app.action_cancel()
+        live.cancel.set()
         for worker in [w for w in app.workers if w.group == "generate" and not w.is_finished]:
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await worker.wait()
     try:
-        app.services.history.delete([conversation.id])
+        chat.services.history.delete([conversation.id])
     except Exception as err:
         message = failure_text(err, logger, "deleting a conversation")
         app.notify(message, title="Not deleted", severity="error")
         return
-    if on_screen:
-        await app.show_conversation(None)
-    app.refresh_sidebar()
+    app.post_message(ConversationDeleted(conversation.id))
     app.notify(f"deleted “{conversation.title}”")
 
 
-def export(app: ChatApp) -> None:
-    conversation = target(app, "export")
+def export(app: App[None], chat: ChatState) -> None:
+    conversation = target(app, chat, "export")
     if conversation is None:
         return
 
@@ -117,12 +115,12 @@ def export(app: ChatApp) -> None:
         if path.is_dir():
             path = default_export_path(conversation.title, path)
         if not path.exists():
-            _write(app, conversation.id, path, overwrite=False)
+            _write(app, chat, conversation.id, path, overwrite=False)
             return
 
         def replace(yes: bool | None) -> None:
             if yes:
-                _write(app, conversation.id, path, overwrite=True)
+                _write(app, chat, conversation.id, path, overwrite=True)
 
         app.push_screen(
             ConfirmScreen("File exists", f"{path} already exists. Replace it?", "Replace"),
@@ -136,10 +134,12 @@ def export(app: ChatApp) -> None:
     )
 
 
-def _write(app: ChatApp, conversation_id: str, path: Path, *, overwrite: bool) -> None:
+def _write(
+    app: App[None], chat: ChatState, conversation_id: str, path: Path, *, overwrite: bool
+) -> None:
     def write() -> None:
         try:
-            text = app.services.history.export_markdown([conversation_id])
+            text = chat.services.history.export_markdown([conversation_id])
             write_export(path, text, overwrite=overwrite)
         except Exception as err:
             message = failure_text(err, logger, "exporting a conversation")

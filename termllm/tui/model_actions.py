@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
+from textual.app import App
 from textual.screen import ModalScreen
 
 from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
 from termllm.services.conversation_settings import ConversationSettings
 from termllm.services.models import PullResult
+from termllm.tui.chat_state import ChatState
 from termllm.tui.failures import failure_text
 from termllm.tui.screens.models import ModelPicker
 from termllm.tui.screens.pull import PullScreen
@@ -25,15 +26,13 @@ from termllm.tui.screens.settings import SettingsScreen
 from termllm.tui.widgets.status import StatusBar, placement_text
 from termllm.units import format_bytes
 
-if TYPE_CHECKING:
-    from termllm.tui.app import ChatApp
-
 logger = logging.getLogger(__name__)
 
 
 class ModelActions:
-    def __init__(self, app: ChatApp) -> None:
+    def __init__(self, app: App[None], chat: ChatState) -> None:
         self._app = app
+        self._chat = chat
 
     def _main_screen_active(self) -> bool:
         # The keys stay bound while a dialog is open; a second dialog on top would only confuse.
@@ -43,26 +42,28 @@ class ModelActions:
 
     def open_picker(self) -> None:
         app = self._app
+        chat = self._chat
         if not self._main_screen_active():
             return
-        if app.refuse_while_streaming():
+        if chat.refuse_while_streaming():
             return
         current = app.query_one(StatusBar).info.model
-        app.push_screen(ModelPicker(app.services.models, current), callback=self._picked)
+        app.push_screen(ModelPicker(chat.services.models, current), callback=self._picked)
 
     def _picked(self, ref: str | None) -> None:
         """The conversation continues with `ref`, and new conversations start with it. Saved at
         once, so that a message sent during the load uses it too; a failed load puts the
         previous choice back."""
-        app, session = self._app, self._app.session
+        app, session = self._app, self._chat.session
+        chat = self._chat
         if ref is None:
             return
-        conversation_id = app.conversation_id
+        conversation_id = chat.conversation_id
         previous: str | None = None
         try:
             if conversation_id is not None:
-                previous = app.services.history.find(conversation_id).model
-                app.services.history.set_model(conversation_id, ref)
+                previous = chat.services.history.find(conversation_id).model
+                chat.services.history.set_model(conversation_id, ref)
         except TermllmError as err:
             app.notify(err.message, title="Could not switch the model", severity="error")
             return
@@ -86,19 +87,20 @@ class ModelActions:
         model_ref: str | None,
         draft_model: str | None,
     ) -> None:
-        session = self._app.session
+        session = self._chat.session
         session.model_ref, session.draft_model = model_ref, draft_model
         if conversation_id is not None and model is not None:
             try:
-                self._app.services.history.set_model(conversation_id, model)
+                self._chat.services.history.set_model(conversation_id, model)
             except TermllmError as err:
                 logger.warning("could not restore the model of %s: %s", conversation_id, err)
 
     def _load(self, ref: str, conversation_id: str | None, undo: Callable[[], None]) -> None:
-        app, session = self._app, self._app.session
+        app, session = self._app, self._chat.session
+        chat = self._chat
         try:
             model = session.choose(ref)
-            conversation = app.services.history.find(conversation_id) if conversation_id else None
+            conversation = chat.services.history.find(conversation_id) if conversation_id else None
             n_ctx = session.settings_for(conversation).n_ctx
             app.call_from_thread(self.show_model, model.ref, None)
             report, fresh = session.ensure_loaded(model, n_ctx)
@@ -117,7 +119,7 @@ class ModelActions:
             title="Could not load the model",
             severity="error",
         )
-        self._describe_in_worker(self._app.conversation_id)
+        self._describe_in_worker(self._chat.conversation_id)
 
     def show_model(self, ref: str, report: LoadReport | None, loading: bool = True) -> None:
         """The status bar's model: loading (no report), ready, or not loaded yet."""
@@ -140,7 +142,7 @@ class ModelActions:
         """Show the model the shown conversation answers with; it loads when a message is
         sent. A new conversation starts from the default settings."""
         if conversation_id is None:
-            self._app.session.draft_settings = None
+            self._chat.session.draft_settings = None
         self._describe_in_worker(conversation_id)
 
     def _describe_in_worker(self, conversation_id: str | None) -> None:
@@ -154,11 +156,12 @@ class ModelActions:
 
     def _describe(self, conversation_id: str | None) -> None:
         # Resolving a reference lists the models on disk: too slow for the event loop.
-        app, session = self._app, self._app.session
+        app, session = self._app, self._chat.session
+        chat = self._chat
         wanted: str | None = session.draft_model
         try:
             if conversation_id is not None:
-                wanted = app.services.history.find(conversation_id).model
+                wanted = chat.services.history.find(conversation_id).model
             model = session.choose(wanted)
         except TermllmError:
             # A missing model is reported when a message needs it, not on every visit.
@@ -172,7 +175,7 @@ class ModelActions:
 
     def open_pull(self) -> None:
         if self._main_screen_active():
-            self._app.push_screen(PullScreen(self._app.services.models), callback=self._pulled)
+            self._app.push_screen(PullScreen(self._chat.services.models), callback=self._pulled)
 
     def _pulled(self, result: PullResult | None) -> None:
         if result is None:
@@ -188,15 +191,16 @@ class ModelActions:
 
     def open_settings(self) -> None:
         app = self._app
+        chat = self._chat
         if not self._main_screen_active():
             return
-        conversation_id = app.conversation_id
+        conversation_id = chat.conversation_id
         try:
-            conversation = app.services.history.find(conversation_id) if conversation_id else None
+            conversation = chat.services.history.find(conversation_id) if conversation_id else None
         except TermllmError as err:
             app.notify(err.message, severity="error")
             return
-        current = app.session.settings_for(conversation)
+        current = chat.session.settings_for(conversation)
         title = conversation.title if conversation else "new conversation"
         app.push_screen(
             SettingsScreen(current, title), callback=partial(self._settings_saved, conversation_id)
@@ -206,14 +210,15 @@ class ModelActions:
         self, conversation_id: str | None, settings: ConversationSettings | None
     ) -> None:
         app = self._app
+        chat = self._chat
         if settings is None:
             return
         if conversation_id is None:
-            app.session.draft_settings = settings
+            chat.session.draft_settings = settings
             app.notify("saved for this conversation's first message", title="Settings")
             return
         try:
-            app.services.history.save_settings(conversation_id, settings)
+            chat.services.history.save_settings(conversation_id, settings)
         except TermllmError as err:
             app.notify(err.message, title="Settings not saved", severity="error")
             return
