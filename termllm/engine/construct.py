@@ -1,13 +1,17 @@
-"""Constructing `llama_cpp.Llama` without anything reaching the terminal, and turning a failed
-load into a one-line reason taken from llama.cpp's own log."""
+"""Constructing `llama_cpp.Llama` without anything reaching the terminal or compiling the
+model's chat templates, and turning a failed load into a one-line reason taken from llama.cpp's
+own log."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import re
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from termllm.errors import ModelLoadError
 
@@ -36,7 +40,11 @@ def construct_llama(
     mark = _log_size(log_file)
     captured = io.StringIO()
     try:
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        with (
+            contextlib.redirect_stdout(captured),
+            contextlib.redirect_stderr(captured),
+            _chat_handlers_skipped(),
+        ):
             llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
@@ -56,6 +64,68 @@ def construct_llama(
     # From here on verbose only adds print()s to sys.stderr (cache hits, timings) per call.
     llama.verbose = False
     return llama
+
+
+class _SkippedChatHandler:
+    """Stands in for llama-cpp-python's Jinja2ChatFormatter while `Llama()` runs.
+
+    The constructor compiles every template in the GGUF into a chat handler for
+    create_chat_completion, which termllm never calls: it renders prompts itself, and a
+    template that does not compile falls back to a built-in with a warning (templates.py).
+    Compiled there, the same template would fail the whole load.
+    """
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    def to_chat_handler(self) -> Callable[..., NoReturn]:
+        return _no_chat_completion
+
+
+def _no_chat_completion(*_: object, **__: object) -> NoReturn:
+    raise NotImplementedError("termllm renders chat prompts itself (termllm.engine.templates)")
+
+
+class _ChatFormatView(ModuleType):
+    """llama_chat_format as seen from llama_cpp.llama: the same, except the formatter class."""
+
+    def __init__(self, real: ModuleType) -> None:
+        super().__init__(real.__name__)
+        self.real = real
+        self.Jinja2ChatFormatter = _SkippedChatHandler
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+_skip_lock = threading.Lock()
+_skip_users = 0
+
+
+@contextlib.contextmanager
+def _chat_handlers_skipped() -> Iterator[None]:
+    """While any load is running, `Llama()` compiles no chat template.
+
+    The view replaces a global of llama_cpp.llama only, the name its code looks the formatter
+    up through, so other code (templates.py among it) still gets the real formatter; counting
+    the loads in progress lets two overlap without one putting the real module back under the
+    other.
+    """
+    global _skip_users
+    import llama_cpp.llama
+
+    namespace = vars(llama_cpp.llama)
+    with _skip_lock:
+        if _skip_users == 0:
+            namespace["llama_chat_format"] = _ChatFormatView(namespace["llama_chat_format"])
+        _skip_users += 1
+    try:
+        yield
+    finally:
+        with _skip_lock:
+            _skip_users -= 1
+            if _skip_users == 0:
+                namespace["llama_chat_format"] = namespace["llama_chat_format"].real
 
 
 def _native_reason(log_text: str) -> str | None:

@@ -113,6 +113,11 @@ _PROBE = (
 )
 
 
+# What llama-cpp-python's formatter gives templates beyond the conversation, for tool calls
+# termllm does not make.
+_TOOL_VARIABLES = ("tools", "tool_choice", "functions", "function_call")
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """What template selection needs from a loaded model's tokenizer."""
@@ -127,6 +132,7 @@ class ChatTemplate:
     """A compiled template that renders messages into a prompt, generation prompt included."""
 
     def __init__(self, source: str, label: str, stops: Sequence[str], vocab: Vocabulary) -> None:
+        from jinja2 import Undefined
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.label = label
@@ -135,6 +141,11 @@ class ChatTemplate:
         self._formatter = Jinja2ChatFormatter(
             template=source, eos_token=vocab.eos_token, bos_token=vocab.bos_token
         )
+        # The formatter passes tools=None (and functions, tool_choice…) to every template, but
+        # llama.cpp leaves out tools when there are none, and real templates count on it:
+        # Hermes 3's loops over `tools`, Phi-4-mini's tests `tools is defined`. An Undefined
+        # value reads exactly as a variable that was never passed.
+        self._unset: dict[str, Any] = {name: Undefined(name=name) for name in _TOOL_VARIABLES}
         self._fold_system = False
 
     def render(self, messages: Sequence[Message]) -> str:
@@ -158,7 +169,7 @@ class ChatTemplate:
 
     def _render(self, messages: Sequence[Message]) -> str:
         chat: Any = [{"role": m.role.value, "content": m.content} for m in messages]
-        return str(self._formatter(messages=chat).prompt)
+        return str(self._formatter(messages=chat, **self._unset).prompt)
 
 
 def fold_system(messages: Sequence[Message]) -> list[Message]:

@@ -7,7 +7,9 @@ import shutil
 import threading
 from pathlib import Path
 
+import llama_cpp
 import pytest
+from template_models import BROKEN_TEMPLATE, REAL_TEMPLATES, RealTemplate, embed_templates
 
 from termllm.domain import Completion, FinishReason, GenParams, Message, Role
 from termllm.engine.base import LoadReport, LoadRequest
@@ -22,7 +24,7 @@ from termllm.engine.templates import (
 from termllm.errors import GenerationError, ModelLoadError
 from termllm.gguf.reader import read_header
 from termllm.gguf.source import FileSource
-from termllm.gguf.summary import ModelSummary, summarize
+from termllm.gguf.summary import ModelSummary, chat_template_family, summarize
 
 SYSTEM = Message(Role.SYSTEM, "Be brief.")
 HI = Message(Role.USER, "Hi")
@@ -273,3 +275,88 @@ def test_a_bad_override_fails_the_load(starter_model: Path) -> None:
     request = LoadRequest(starter_model, n_ctx=512, threads=2, chat_template="no-such-format")
     with pytest.raises(ModelLoadError, match="'no-such-format' is neither a built-in"):
         LlamaEngine().load(request)
+
+
+# Real templates, as the models ship them (tests/data/templates/): selected and rendered, and
+# a few embedded in copies of the starter model, loaded from there.
+
+GREETING = Message(Role.USER, "Hi there, Pat.")
+REPLY = Message(Role.ASSISTANT, "Hello, Pat!")
+EMBEDDED = (
+    "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",  # loops over `tools`
+    "llama-cpp-microsoft-Phi-4-mini-instruct",  # tests `tools is defined`
+    "meta-llama-Llama-3.2-3B-Instruct",
+)
+
+
+@pytest.fixture(scope="session")
+def templated_models(
+    starter_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("templated-models")
+    return embed_templates(starter_model, (*EMBEDDED, BROKEN_TEMPLATE), directory)
+
+
+def assert_in_its_format(template: ChatTemplate, real: RealTemplate) -> None:
+    prompt = template.render([SYSTEM, GREETING, REPLY, CAPITAL])
+    assert [marker for marker in real.markers if marker not in prompt] == []
+    assert prompt.endswith(real.generation_prompt)
+    # The turns keep their order; where the system prompt goes is the template's business.
+    positions = [prompt.index(m.content) for m in (GREETING, REPLY, CAPITAL)]
+    assert positions == sorted(positions)
+    assert SYSTEM.content in prompt
+
+
+def assert_answered(end: Completion) -> None:
+    # What it says is another matter: prompted in a family it was not trained on, a 135M model
+    # may well ramble.
+    assert end.error is None
+    assert end.finish_reason in (FinishReason.STOP, FinishReason.LENGTH)
+
+
+@pytest.mark.parametrize("real", REAL_TEMPLATES, ids=lambda real: real.name)
+def test_a_real_template_is_used_as_the_model_ships_it(
+    summary: ModelSummary, real: RealTemplate
+) -> None:
+    source = real.source
+    own = dataclasses.replace(
+        summary, chat_template=source, chat_template_family=chat_template_family(source)
+    )
+    assert own.chat_template_family == real.family
+    template, warning = select_template(None, own, "m.gguf", vocabulary())
+    assert (template.label, warning) == ("gguf", None)
+    assert_in_its_format(template, real)
+    builtin = BUILTIN_TEMPLATES.get(real.family)
+    assert template.stops == (*(builtin.stops if builtin else ()), "</s>")
+
+
+@pytest.mark.parametrize(
+    "real", [real for real in REAL_TEMPLATES if real.name in EMBEDDED], ids=lambda real: real.name
+)
+def test_a_real_template_in_the_gguf_is_loaded_and_used(
+    templated_models: dict[str, Path], real: RealTemplate
+) -> None:
+    path = templated_models[real.name]
+    summary = summarize(read_header(FileSource(path)))
+    assert summary.chat_template == real.source
+    end, report = ask(LoadRequest(path, n_ctx=512, threads=2), [SYSTEM, CAPITAL])
+    assert (report.chat_template, report.warnings) == ("gguf", ())
+    assert_answered(end)
+    template, _ = select_template(None, summary, path.name, vocabulary())
+    assert_in_its_format(template, real)
+
+
+def test_a_template_with_a_syntax_error_falls_back_when_the_model_loads(
+    templated_models: dict[str, Path],
+) -> None:
+    end, report = ask(
+        LoadRequest(templated_models[BROKEN_TEMPLATE], n_ctx=512, threads=2), [SYSTEM, CAPITAL]
+    )
+    assert report.chat_template == "chatml"
+    assert report.warnings == (
+        "broken-syntax.gguf's chat template failed to render (Expected an expression, "
+        "got 'end of print statement' (line 4)); using chatml",
+    )
+    assert_answered(end)
+    # llama-cpp-python's own compiling of the GGUF's templates is skipped only while loading.
+    assert vars(llama_cpp.llama)["llama_chat_format"] is llama_cpp.llama_chat_format
