@@ -8,11 +8,12 @@ fresh short prompt, in the same run (issue targets: both ratios ≤ 1.5, saving 
    the first token of a turn after answering in another conversation, against the same turn
    without the switch.
 3. Saving the state after an answer (taking it from the model and writing it to disk),
-   against the answer's own time (restore, prompt, 128 generated tokens).
+   against the answer's own time (restore, prompt, 128 generated tokens by default).
 
 Runs alternate so machine noise hits both sides alike.
 
-Run: .venv/bin/python benchmarks/continuation.py [--runs 5] [--threads 2] [--json]
+Run: .venv/bin/python benchmarks/continuation.py [--runs 5] [--threads 2] [--history 1500]
+     [--turn-tokens N] [--answer-tokens 128] [--json]
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from termllm.config import load_config
 from termllm.domain import Completion, GenParams, Message, Role
 from termllm.services.bench import synthetic_history
 from termllm.services.chat import LoadOptions
+from termllm.services.turn import NewQuestion, TurnListener
+from termllm.tui.session import ChatSession
 
 MODEL = "SmolLM2-135M-Instruct"
 FRESH_PROMPT = "Give me one tip for writing clear commit messages in a software project today."
@@ -41,8 +44,11 @@ GREEDY = ("--temperature", "0", "--seed", "7")
 LONG_ANSWER = "Now write a long story about a lighthouse keeper and a storm."
 
 
-def seed_conversation(services: Services, tokens: int, threads: int) -> tuple[str, int]:
-    """A saved conversation whose history renders to at least `tokens` tokens."""
+def seed_conversation(
+    services: Services, tokens: int, threads: int, answer_params: dict[str, int]
+) -> tuple[str, int]:
+    """A saved conversation whose history renders to at least `tokens` tokens, answering with
+    `answer_params` in the app."""
     chat = services.chat
     model = chat.choose_model(MODEL)
     loaded = chat.load(model, _options(threads))
@@ -53,7 +59,7 @@ def seed_conversation(services: Services, tokens: int, threads: int) -> tuple[st
     finally:
         loaded.close()
     store = services.history.store
-    conversation = store.create_conversation("benchmark", model.ref, None, {})
+    conversation = store.create_conversation("benchmark", model.ref, None, answer_params)
     parent = None
     for message in history:
         parent = store.add_message(conversation.id, parent, message.role.value, message.content).id
@@ -100,21 +106,18 @@ def new_process(cid: str, runs: int, threads: int, env: dict[str, str]) -> dict[
     }
 
 
-def switch_back(services: Services, long_cid: str, runs: int) -> dict[str, float]:
-    from termllm.tui.session import ChatSession, NewQuestion
-
+def switch_back(
+    services: Services, long_cid: str, runs: int, answer_params: dict[str, int]
+) -> dict[str, float]:
     session = ChatSession(services, MODEL)
-    other = services.history.store.create_conversation("other", None, None, {}).id
+    store = services.history.store
+    other = store.create_conversation("other", None, None, answer_params).id
+    # The timings come back in the result: the benchmark shows nothing while a turn runs.
+    quiet = TurnListener()
 
     def ttft_ms(cid: str, text: str) -> float:
-        completion = session.ask(
-            NewQuestion(cid, text),
-            threading.Event(),
-            on_saved=lambda _: None,
-            on_model=lambda _ref, _report: None,
-            on_text=lambda _: None,
-        )
-        return completion.timings.ttft_ms
+        result = session.ask(NewQuestion(text, conversation_id=cid), quiet, threading.Event())
+        return result.completion.timings.ttft_ms
 
     ttft_ms(long_cid, "Start.")  # reads the history once
     ttft_ms(other, "Hello.")
@@ -130,10 +133,10 @@ def switch_back(services: Services, long_cid: str, runs: int) -> dict[str, float
     }
 
 
-def saving(services: Services, cid: str, runs: int, threads: int) -> dict[str, float]:
+def saving(services: Services, cid: str, runs: int, threads: int, tokens: int) -> dict[str, float]:
     chat = services.chat
     loaded = chat.load(chat.choose_model(MODEL), _options(threads))
-    params = GenParams(temperature=0.0, seed=7, max_tokens=128)
+    params = GenParams(temperature=0.0, seed=7, max_tokens=tokens)
     answer_s, held_s, save_s = [], [], []
     try:
         resumed = services.history.resume(cid)
@@ -166,16 +169,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--history", type=int, default=HISTORY_TOKENS)
+    parser.add_argument(
+        "--turn-tokens", type=int, default=None, help="longest answer of an app turn (no limit)"
+    )
+    parser.add_argument(
+        "--answer-tokens", type=int, default=128, help="length of the answer whose state is saved"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    # Saved with the conversations, as a user sets them in the app.
+    turn_params = {} if args.turn_tokens is None else {"max_tokens": args.turn_tokens}
     with tempfile.TemporaryDirectory(prefix="termllm-continuation-") as home:
-        env = {**os.environ, "TERMLLM_HOME": home}
+        # The app's turns load the model with the configured threads: the same as the rest.
+        env = {**os.environ, "TERMLLM_HOME": home, "TERMLLM_MODELS_THREADS": str(args.threads)}
         services = build_services(load_config(env))
-        cid, history_tokens = seed_conversation(services, args.history, args.threads)
+        cid, history_tokens = seed_conversation(services, args.history, args.threads, turn_params)
         results: dict[str, Any] = {"history_tokens": history_tokens}
         results["new_process"] = new_process(cid, args.runs, args.threads, env)
-        results["switch_back"] = switch_back(services, cid, args.runs)
-        results["saving"] = saving(services, cid, args.runs, args.threads)
+        results["switch_back"] = switch_back(services, cid, args.runs, turn_params)
+        results["saving"] = saving(services, cid, args.runs, args.threads, args.answer_tokens)
         services.history.close()
     if args.json:
         print(json.dumps(results, indent=2))

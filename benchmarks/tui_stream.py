@@ -16,7 +16,8 @@ Headless Textual skips turning screen updates into terminal bytes; this benchmar
 itself, so its CPU cost counts as it would in a terminal.
 
 Run: .venv/bin/python benchmarks/tui_stream.py [--json] [--tokens 4000] [--rate 100]
-     [--paced-tokens 1000] [--real-runs 9] [--real-tokens 256] [--no-real] [--profile FILE]
+     [--paced-tokens 1000] [--real-runs 9] [--real-tokens 256] [--threads 2] [--no-real]
+     [--profile FILE]
 """
 
 from __future__ import annotations
@@ -222,8 +223,8 @@ class Mounted:
             await finish(view, *args)
             self.events.append((time.perf_counter(), len(view.source), "finish"))
 
-        AnswerView.add_fragment = added  # type: ignore[method-assign]
-        AnswerView.finish = finished  # type: ignore[method-assign]
+        AnswerView.add_fragment = added  # type: ignore[method-assign,assignment]
+        AnswerView.finish = finished  # type: ignore[method-assign,assignment]
 
     def first(self, length: int, kind: str | None = None) -> float | None:
         return next(
@@ -295,12 +296,12 @@ def _ms(later: float | None, earlier: float) -> float:
     return (later - earlier) * 1000 if later is not None else float("nan")
 
 
-def real_env(tokens: int) -> dict[str, str]:
+def real_env(tokens: int, threads: int) -> dict[str, str]:
     return {
         "TERMLLM_GENERATION_TEMPERATURE": "0",
         "TERMLLM_GENERATION_SEED": "7",
         "TERMLLM_GENERATION_MAX_TOKENS": str(tokens),
-        "TERMLLM_MODELS_THREADS": "2",
+        "TERMLLM_MODELS_THREADS": str(threads),
         "TERMLLM_MODELS_CONTEXT_SIZE": "2048",
     }
 
@@ -334,9 +335,9 @@ async def real_tui(model: Path) -> dict[str, float]:
     return {"tokens": float(tokens), "decode_tokens_per_s": speed}
 
 
-def run_real(runs: int, tokens: int) -> dict[str, Any]:
+def run_real(runs: int, tokens: int, threads: int) -> dict[str, Any]:
     model = starter_model()
-    os.environ.update(real_env(tokens))
+    os.environ.update(real_env(tokens, threads))
     ask, tui = [], []
     for run in range(runs):
         # Alternate which goes first, so that neither always runs on a machine just warmed
@@ -380,6 +381,7 @@ def main() -> None:
     parser.add_argument("--paced-tokens", type=int, default=1000, help="paced answer length")
     parser.add_argument("--real-runs", type=int, default=9)
     parser.add_argument("--real-tokens", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2, help="threads of the starter-model runs")
     parser.add_argument("--no-real", action="store_true", help="skip the starter-model runs")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the fast run here")
     args = parser.parse_args()
@@ -393,7 +395,7 @@ def main() -> None:
     paced["ui_cpu_percent_of_core"] = 100 * paced["ui_cpu_s"] / paced["streaming_s"]
     report: dict[str, Any] = {"fast": fast, "paced": paced}
     if not args.no_real:
-        report["real"] = run_real(args.real_runs, args.real_tokens)
+        report["real"] = run_real(args.real_runs, args.real_tokens, args.threads)
     if args.json:
         print(json.dumps(report, indent=2))
         return
