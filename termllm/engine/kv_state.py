@@ -59,6 +59,10 @@ def restore(llama: Llama, state: KvState) -> bool:
     if n_tokens >= llama.n_ctx() or not state.data:
         clear(llama)
         return False
+    # The restored cache has no logits for its last token: reset() marks the logits stale, so
+    # that generate() evaluates at least one token before sampling even when the prompt is
+    # exactly the restored tokens. The tokens it forgets are set again below.
+    llama.reset()  # type: ignore[no-untyped-call]  # unannotated in llama-cpp-python
     size = len(state.data)
     buffer = (ctypes.c_uint8 * size).from_buffer(state.data)
     try:
@@ -71,9 +75,6 @@ def restore(llama: Llama, state: KvState) -> bool:
         return False
     llama.input_ids[:n_tokens] = state.tokens
     llama.n_tokens = n_tokens
-    # The restored cache has no logits for its last token: llama-cpp-python must evaluate at
-    # least one token before sampling, even when the prompt is exactly the restored tokens.
-    llama._requires_eval = True
     return True
 
 
@@ -83,8 +84,7 @@ def clear(llama: Llama) -> None:
     memory = llama_cpp.llama_get_memory(llama.ctx)
     if memory is not None:
         llama_cpp.llama_memory_seq_rm(memory, -1, -1, -1)
-    llama.n_tokens = 0
-    llama._requires_eval = True
+    llama.reset()  # type: ignore[no-untyped-call]  # unannotated in llama-cpp-python
 
 
 def speed_test(llama: Llama, prompt_tokens: int, generated_tokens: int) -> SpeedTest:

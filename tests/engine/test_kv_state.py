@@ -1,5 +1,9 @@
-"""Saving and restoring the real starter model's KV cache: a restored state must give exactly
-the answer a model that read the whole conversation gives (greedy decoding)."""
+"""Saving and restoring the real starter model's KV cache: a restored state must be reused,
+and continue with the next-token distribution a model that read the whole conversation has.
+
+(Not the same greedy text: the restored state and the re-read evaluate the prompt in other
+batches, and llama.cpp's results depend on batch shapes; see tests/logits.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
+from logits import assert_same_distribution, counting_evals, first_token
 
 from termllm.domain import Completion, GenParams, Message, Role, TextChunk
 from termllm.engine.base import KvState, LoadRequest
@@ -46,7 +53,7 @@ def models(starter_model: Path) -> Iterator[tuple[LlamaModel, LlamaModel]]:
     second.close()
 
 
-def test_a_restored_state_continues_exactly_like_the_model_that_read_it(
+def test_a_restored_state_continues_like_the_model_that_read_it(
     models: tuple[LlamaModel, LlamaModel],
 ) -> None:
     reader, fresh = models
@@ -58,43 +65,55 @@ def test_a_restored_state_continues_exactly_like_the_model_that_read_it(
     assert reader.state_identity == fresh.state_identity
 
     messages = follow_up(first)
-    without_state = answer(fresh, messages)
+    without_state, reread = first_token(fresh, messages)
     fresh.clear_state()
     assert fresh.shared_prefix(messages, None) == 0
     assert fresh.restore_state(saved)
     covered = fresh.shared_prefix(messages, None)
     assert covered > first.usage.prompt_tokens, "the answer's tokens are reused too"
-    with_state = answer(fresh, messages)
-    continued = answer_after_restoring(reader, saved, messages)
+    with_state, restored = first_token(fresh, messages)
+    continued, switched_back = first_token_after_restoring(reader, saved, messages)
 
-    assert with_state.content == without_state.content == continued.content
     assert without_state.timings.cached_tokens == 0
-    assert with_state.timings.cached_tokens == covered
+    assert with_state.timings.cached_tokens == continued.timings.cached_tokens == covered
+    assert with_state.usage.prompt_tokens == without_state.usage.prompt_tokens
+    assert_same_distribution(reread, restored)
+    assert_same_distribution(reread, switched_back)
 
 
-def answer_after_restoring(
+def first_token_after_restoring(
     model: LlamaModel, state: KvState, messages: list[Message]
-) -> Completion:
+) -> tuple[Completion, npt.NDArray[np.float32]]:
     # The model reads another conversation in between, as when the user switches away and back.
     answer(model, OTHER)
     assert model.shared_prefix(messages, None) < len(state.tokens) // 2
     assert model.restore_state(state)
-    return answer(model, messages)
+    return first_token(model, messages)
 
 
 def test_the_prompt_exactly_as_saved_is_answered_from_fresh_logits(
-    models: tuple[LlamaModel, LlamaModel],
+    models: tuple[LlamaModel, LlamaModel], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader, fresh = models
     reader.clear_state()
-    reader.stream_chat(HISTORY, GREEDY, threading.Event())
-    expected = answer(reader, HISTORY)
-    # A state holding exactly the prompt (no answer yet): restoring leaves no logits to sample.
+    expected_end, expected = first_token(reader, HISTORY)
+    # One token was sampled and not evaluated: the state holds exactly the prompt, and
+    # restoring it leaves no logits to sample from.
     prompt_only = reader.save_state()
     assert prompt_only is not None
-    fresh.clear_state()
+    assert len(prompt_only.tokens) == expected_end.usage.prompt_tokens
+    # What the last evaluation left in `fresh`: another prompt's logits, which sampling
+    # straight after the restore would use.
+    answer(fresh, OTHER)
     assert fresh.restore_state(prompt_only)
-    assert answer(fresh, HISTORY).content == expected.content
+    evaluated = counting_evals(fresh, monkeypatch)
+    end, logits = first_token(fresh, HISTORY)
+    assert evaluated == [1], (
+        "after a restore, llama_cpp.Llama.generate() no longer evaluates the last prompt token"
+        " again: kv_state.restore() relies on Llama.reset() marking the logits stale"
+    )
+    assert end.timings.cached_tokens == len(prompt_only.tokens) - 1
+    assert_same_distribution(expected, logits)
 
 
 def test_a_state_the_engine_rejects_leaves_an_empty_cache(
