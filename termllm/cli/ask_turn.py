@@ -3,12 +3,14 @@ cancel. Imported only when `ask` runs: the turn brings the services with it."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from termllm.cli.answer_plain import AnswerWriter
 from termllm.cli.output import note, stderr_console
+from termllm.errors import ExitCode
 from termllm.services.turn import NewQuestion, TurnListener, TurnOptions, TurnResult, TurnService
 
 if TYPE_CHECKING:
@@ -77,9 +79,21 @@ def run_turn(
             pass
     except KeyboardInterrupt:
         cancel.set()
-        while not done.wait(0.1):
-            pass
+        try:
+            while not done.wait(0.1):
+                pass
+        except KeyboardInterrupt:
+            _exit_now()
     (ended,) = outcome
     if isinstance(ended, BaseException):
         raise ended
     return ended
+
+
+def _exit_now() -> NoReturn:
+    """End the process without waiting for the turn. Python's normal exit would tear the
+    interpreter down under llama.cpp's running threads, which can crash it."""
+    sys.stdout.flush()
+    sys.stderr.write("termllm: interrupted\n")
+    sys.stderr.flush()
+    os._exit(ExitCode.INTERRUPTED)
