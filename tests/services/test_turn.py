@@ -269,7 +269,12 @@ def test_a_cancelled_answer_keeps_the_model_state(starter_model: Path) -> None:
 
     result = run(
         services,
-        NewQuestion("Write a long story about a dragon."),
+        # Long enough that the kept state covers well over MIN_GAIN_TOKENS more than the other
+        # conversation, which shares only the template's opening with it.
+        NewQuestion(
+            "Write a long story about a dragon who learns to cook, with a wise old teacher,"
+            " a stubborn apprentice and a village that needs feeding before winter comes."
+        ),
         TurnOptions(model_ref=STARTER),
         CancelAfterThree(),
         cancel,
