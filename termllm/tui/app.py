@@ -202,9 +202,14 @@ class ChatApp(App[None]):
         if self.live is not None:
             where = "" if self.live.view else " in another conversation"
             self.notify(
-                f"an answer is still streaming{where} (one at a time): wait, or Esc cancels it",
+                f"an answer is still streaming{where} (one at a time): wait, or Esc cancels it;"
+                " your message stays in the prompt",
                 severity="warning",
             )
+            # Nothing was sent, so nothing typed may go.
+            prompt = self.query_one(PromptInput)
+            prompt.load_text(event.text)
+            prompt.move_cursor(prompt.document.end)
             return
         turn, view = await self.branches.prepare_send(self.conversation_id, event.text)
         self._start(turn, view)

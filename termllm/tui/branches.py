@@ -39,6 +39,8 @@ def shown_labels(entries: list[BranchEntry]) -> list[str | None]:
 class _Edit:
     conversation_id: str
     question_id: str
+    draft: str
+    """What the prompt held when the edit began: it comes back when the edit ends."""
 
 
 class Branches:
@@ -58,6 +60,7 @@ class Branches:
         self._show_editing(False)
         if edit is None or edit.conversation_id != conversation_id:
             return NewQuestion(text, conversation_id), await view.add_exchange(text)
+        self._show_draft(edit.draft)
         count = self._count(edit.conversation_id, edit.question_id) + 1
         answer = await view.ask_again(text, alternative_label(count - 1, count))
         return EditedQuestion(edit.conversation_id, edit.question_id, text), answer
@@ -83,17 +86,19 @@ class Branches:
         if conversation_id is None or question is None:
             return
         prompt = self._app.query_one(PromptInput)
-        prompt.load_text(question.message.content)
-        prompt.move_cursor(prompt.document.end)
+        # A second Ctrl+G while editing keeps the draft of the first.
+        draft = self._editing.draft if self._editing is not None else prompt.text
+        self._show_draft(question.message.content)
         prompt.focus()
-        self._editing = _Edit(conversation_id, question.message.id)
+        self._editing = _Edit(conversation_id, question.message.id, draft)
         self._show_editing(True)
 
     def abort_edit(self) -> None:
-        """Leave editing with the original question untouched and the prompt empty."""
+        """Leave editing with the original question untouched and the prompt as it was before
+        the edit began."""
         if self._editing is not None:
-            self._editing = None
-            self._app.query_one(PromptInput).clear()
+            draft, self._editing = self._editing.draft, None
+            self._show_draft(draft)
             self._show_editing(False)
 
     def flip(self, conversation_id: str | None, step: int) -> bool:
@@ -148,6 +153,11 @@ class Branches:
         except TermllmError as err:
             self._app.notify(err.message, severity="error")
             return []
+
+    def _show_draft(self, text: str) -> None:
+        prompt = self._app.query_one(PromptInput)
+        prompt.load_text(text)
+        prompt.move_cursor(prompt.document.end)
 
     def _show_editing(self, editing: bool) -> None:
         prompt = self._app.query_one(PromptInput)
