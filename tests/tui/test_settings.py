@@ -133,6 +133,39 @@ async def test_settings_of_a_new_conversation_apply_to_the_one_its_first_message
         assert screen.query_one("#setting-system_prompt", TextArea).text == ""
 
 
+async def test_keys_typed_as_the_settings_open_go_into_the_first_field() -> None:
+    app, _ = build()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_settings(pilot)
+        await pilot.press("B", "e", "space", "t", "e", "r", "s", "e")
+        prompt = screen.query_one("#setting-system_prompt", TextArea)
+        assert screen.focused is prompt
+        assert prompt.text == "Be terse"
+
+
+async def test_a_wrong_value_is_shown_as_it_is_typed_and_cleared_as_it_is_fixed() -> None:
+    app, _ = build()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_settings(pilot)
+        fill(pilot, "#setting-top_p", "")
+        field = screen.query_one("#setting-top_p", Input)
+        field.focus()
+        error = screen.query_one("#error-top_p", Static)
+        await pilot.press("2", ".", "5")
+        await pilot.pause()
+        assert field.value == "2.5"
+        assert str(error.render()) == "must be at most 1"
+        assert field.has_class("-invalid")
+        await pilot.press("home", "delete")
+        await pilot.pause()
+        assert field.value == ".5"
+        assert str(error.render()) == ""
+        assert not field.has_class("-invalid")
+        assert app.screen is screen, "a check as you type saves nothing"
+
+
 async def test_the_starter_model_answers_with_saved_settings(
     starter_model: Path,
 ) -> None:

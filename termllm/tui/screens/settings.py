@@ -1,10 +1,12 @@
 """The conversation's settings (F5): system prompt, sampling parameters and context size.
 
-Every field is checked on save; a wrong one gets its reason beside it and nothing is saved.
+Every field is checked as it changes, its reason shown beside it, and all of them again on save:
+while one is wrong nothing is saved.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import ClassVar
 
 from textual import on
@@ -18,10 +20,13 @@ from termllm.errors import UsageError
 from termllm.services.conversation_settings import (
     SETTING_FIELDS,
     ConversationSettings,
+    SettingField,
     Value,
     build_settings,
     parse_value,
 )
+
+_FIELD_BY_INPUT_ID = {f"setting-{item.name}": item for item in SETTING_FIELDS}
 
 
 def shown_value(value: Value) -> str:
@@ -92,7 +97,9 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
 
     def compose(self) -> ComposeResult:
         values = self._current.values()
-        with VerticalScroll(id="settings-box") as box:
+        # Not focusable itself: the screen's first focus then lands on the first field, so keys
+        # typed as it opens are kept, and a focused field scrolls itself into view anyway.
+        with VerticalScroll(id="settings-box", can_focus=False) as box:
             box.border_title = f"Settings · {self._title}"
             box.border_subtitle = "Ctrl+S saves · Esc closes"
             yield Label("System prompt (empty: none)", classes="setting-label")
@@ -117,26 +124,43 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
                 yield Button("Save", id="settings-save", variant="primary")
                 yield Button("Cancel", id="settings-cancel")
 
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        item = _FIELD_BY_INPUT_ID.get(event.input.id or "")
+        if item is not None:
+            # Shown beside the field is all a change needs; saving reports it again.
+            with suppress(UsageError):
+                self._check(item, event.value)
+
     @on(Input.Submitted)
     @on(Button.Pressed, "#settings-save")
     def _save_pressed(self) -> None:
         self.action_save()
 
+    def _check(self, item: SettingField, text: str) -> Value:
+        """The value `text` gives `item`; its reason is shown beside the field (or cleared)
+        before any UsageError is raised."""
+        field = self.query_one(f"#setting-{item.name}", Input)
+        error = self.query_one(f"#error-{item.name}", Static)
+        try:
+            value = parse_value(item, text)
+        except UsageError as err:
+            error.update(err.message.removeprefix(f"{item.label}: "))
+            field.add_class("-invalid")
+            raise
+        error.update("")
+        field.remove_class("-invalid")
+        return value
+
     def action_save(self) -> None:
         values: dict[str, Value] = {}
         problems: list[tuple[str, str]] = []
         for item in SETTING_FIELDS:
-            field = self.query_one(f"#setting-{item.name}", Input)
-            error = self.query_one(f"#error-{item.name}", Static)
+            text = self.query_one(f"#setting-{item.name}", Input).value
             try:
-                values[item.name] = parse_value(item, field.value)
+                values[item.name] = self._check(item, text)
             except UsageError as err:
                 problems.append((item.name, err.message))
-                error.update(err.message.removeprefix(f"{item.label}: "))
-                field.add_class("-invalid")
-            else:
-                error.update("")
-                field.remove_class("-invalid")
         if problems:
             first, message = problems[0]
             self.query_one(f"#setting-{first}", Input).focus()
