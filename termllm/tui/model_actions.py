@@ -20,7 +20,7 @@ from termllm.services.conversation_settings import ConversationSettings
 from termllm.services.models import PullResult
 from termllm.tui.chat_state import ChatState
 from termllm.tui.failures import failure_text
-from termllm.tui.screens.models import ModelPicker
+from termllm.tui.screens.models import ModelPicker, PullInstead
 from termllm.tui.screens.pull import PullScreen
 from termllm.tui.screens.settings import SettingsScreen
 from termllm.tui.widgets.status import StatusBar, placement_text
@@ -50,12 +50,16 @@ class ModelActions:
         current = app.query_one(StatusBar).info.model
         app.push_screen(ModelPicker(chat.services.models, current), callback=self._picked)
 
-    def _picked(self, ref: str | None) -> None:
+    def _picked(self, ref: str | PullInstead | None) -> None:
         """The conversation continues with `ref`, and new conversations start with it. Saved at
         once, so that a message sent during the load uses it too; a failed load puts the
         previous choice back."""
         app, session = self._app, self._chat.session
         chat = self._chat
+        if isinstance(ref, PullInstead):
+            # The picker has left the screen stack by now, so the pull screen is not refused.
+            self.open_pull()
+            return
         if ref is None:
             return
         conversation_id = chat.conversation_id

@@ -14,6 +14,7 @@ from termllm.engine.base import LoadedModel, LoadRequest
 from termllm.errors import ModelLoadError
 from termllm.tui.app import ChatApp
 from termllm.tui.screens.models import ModelPicker
+from termllm.tui.screens.pull import PullScreen
 from termllm.tui.widgets.sidebar import ConversationList
 from termllm.tui.widgets.status import StatusBar
 
@@ -160,6 +161,27 @@ async def test_escape_closes_the_picker_and_changes_nothing() -> None:
         assert not isinstance(app.screen, ModelPicker)
         assert app.session.draft_model is None
         assert app.query_one(StatusBar).info.model == STARTER_REF
+
+
+@pytest.mark.parametrize(("keymap", "key"), [("", "f4"), ("pull_model=f6", "f6")])
+async def test_the_pull_key_in_the_picker_opens_the_pull_screen_instead(
+    monkeypatch: pytest.MonkeyPatch, keymap: str, key: str
+) -> None:
+    monkeypatch.setenv("TERMLLM_TUI_KEYMAP", keymap)
+    app = build(ScriptedEngine(ScriptedModel(["ok"])))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPicker)
+        await pilot.press(key)
+        await settle(pilot)
+        assert isinstance(app.screen, PullScreen)
+        assert not any(isinstance(screen, ModelPicker) for screen in app.screen_stack)
+        assert app.session.draft_model is None, "pulling instead picks no model"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(app.screen_stack) == 1
 
 
 async def test_the_model_actions_are_in_the_command_palette() -> None:

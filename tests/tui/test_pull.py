@@ -57,6 +57,18 @@ def pulled_notified(app: ChatApp) -> bool:
     return any(f"pulled {PULLED_REF}" in n.message for n in app._notifications)
 
 
+def error_text(screen: PullScreen) -> str | None:
+    """The error the dialog shows, or None when it shows none."""
+    error = screen.query_one("#pull-error", Static)
+    return str(error.render()) if error.display else None
+
+
+def bar_at_rest(screen: PullScreen) -> bool:
+    """Hidden, and with a total: a bar without one animates even while hidden."""
+    bar = screen.query_one(ProgressBar)
+    return not bar.display and bar.percentage is not None
+
+
 def same_bytes(first: Path, second: Path) -> bool:
     return first.read_bytes() == second.read_bytes()
 
@@ -118,11 +130,23 @@ async def test_escape_stops_the_download_and_a_second_pull_resumes_it(
         assert ranges and ranges[0] is not None and ranges[0].startswith(f"bytes={kept}-")
 
 
+async def test_before_a_pull_the_dialog_shows_no_progress_and_no_error() -> None:
+    app = build()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PullScreen)
+        assert bar_at_rest(screen)
+        assert error_text(screen) is None
+
+
 @pytest.mark.parametrize(
     ("ref", "message"),
     [("acme/no-such-repo", "no-such-repo"), ("./not-a-hub-ref.gguf", "not a Hub reference")],
 )
-async def test_a_failed_pull_is_a_notification_and_the_dialog_stays(
+async def test_a_failed_pull_shows_its_error_in_the_dialog_which_stays(
     hub: FakeHub, ref: str, message: str
 ) -> None:
     app = build()
@@ -130,14 +154,40 @@ async def test_a_failed_pull_is_a_notification_and_the_dialog_stays(
         screen = await start_pull(pilot, ref)
         await settle(pilot)
         assert app.screen is screen
-        assert any(message in n.message and n.severity == "error" for n in app._notifications)
+        shown = error_text(screen)
+        assert shown is not None and message in shown and "\n" not in shown
+        assert bar_at_rest(screen)
         assert not screen.query_one(Input).disabled
+        assert not any(n.severity == "error" for n in app._notifications), "said once, on screen"
 
 
-async def test_the_hub_out_of_reach_is_a_notification() -> None:
+async def test_the_error_stays_until_the_next_attempt_which_shows_progress(
+    hub: FakeHub,
+) -> None:
+    hub.delay_per_chunk = 0.005
     app = build()
     async with app.run_test(size=SIZE) as pilot:
-        await start_pull(pilot, STARTER_REPO)
+        screen = await start_pull(pilot, "acme/no-such-repo")
         await settle(pilot)
-        assert any(n.severity == "error" for n in app._notifications)
-        assert isinstance(app.screen, PullScreen)
+        assert error_text(screen) is not None
+        await pilot.pause(0.2)
+        assert error_text(screen) is not None
+        screen.query_one(Input).value = STARTER_REPO
+        await pilot.press("enter")
+        assert error_text(screen) is None
+        await wait_until(pilot, lambda: screen.query_one(ProgressBar).display)
+        bar = screen.query_one(ProgressBar)
+        assert bar.total is not None and bar.total > 1
+        await pilot.press("escape")
+        await settle(pilot)
+
+
+async def test_the_hub_out_of_reach_is_said_in_the_dialog_with_no_progress() -> None:
+    app = build()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await start_pull(pilot, STARTER_REPO)
+        await settle(pilot)
+        assert app.screen is screen
+        shown = error_text(screen)
+        assert shown is not None and shown.startswith("Pull failed: ")
+        assert bar_at_rest(screen)

@@ -1,5 +1,6 @@
 """The model picker (F3): the models on disk with their size, quantization and context, filtered
-as the user types; Enter picks the highlighted one."""
+as the user types; Enter picks the highlighted one, and the pull key (F4) goes to the pull
+screen instead."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from termllm.domain import LocalModel
 from termllm.services.model_summary import ModelFacts
 from termllm.services.models import ModelService
 from termllm.tui.failures import failure_text
+from termllm.tui.keymap import DEFAULT_KEYS
 from termllm.units import format_bytes, format_count
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,14 @@ class ModelRow:
         return all(word in haystack for word in query.lower().split())
 
 
+@dataclass(frozen=True)
+class PullInstead:
+    """The picker's result when the user asked to pull a model rather than pick one."""
+
+
+PULL_INSTEAD = PullInstead()
+
+
 def model_rows(listed: Sequence[tuple[LocalModel, ModelFacts]]) -> list[ModelRow]:
     return [
         ModelRow(
@@ -58,8 +68,8 @@ def model_rows(listed: Sequence[tuple[LocalModel, ModelFacts]]) -> list[ModelRow
     ]
 
 
-class ModelPicker(ModalScreen[str | None]):
-    """Dismissed with the chosen model's ref, or None."""
+class ModelPicker(ModalScreen[str | PullInstead | None]):
+    """Dismissed with the chosen model's ref, PULL_INSTEAD, or None."""
 
     DEFAULT_CSS = """
     ModelPicker {
@@ -88,6 +98,9 @@ class ModelPicker(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Close", id="close_picker"),
+        # The app's own pull binding stays silent while a dialog is open; this one carries its
+        # id so that a key the user remapped applies here too.
+        Binding(DEFAULT_KEYS["pull_model"], "pull", "Pull a model", show=False, id="pull_model"),
         Binding("down", "move(1)", "Next", show=False, id="picker_next"),
         Binding("up", "move(-1)", "Previous", show=False, id="picker_previous"),
     ]
@@ -167,6 +180,9 @@ class ModelPicker(ModalScreen[str | None]):
         for value, column_width in zip(columns, _WIDTHS, strict=True):
             text.append(value.rjust(column_width))
         return text
+
+    def action_pull(self) -> None:
+        self.dismiss(PULL_INSTEAD)
 
     def action_move(self, step: int) -> None:
         options = self.query_one(OptionList)

@@ -1,6 +1,9 @@
 """Pulling a model from inside the app (F4), with the same code and reference grammar as
 `termllm pull`. Esc stops a download at its next chunk; the bytes already fetched stay in the
-cache's partial file, so pulling the same model again resumes where it stopped."""
+cache's partial file, so pulling the same model again resumes where it stopped.
+
+The bar shows only while bytes arrive: an animated bar with nothing downloading would say the
+app is busy when it is not. A failed pull says why on the screen until the next attempt."""
 
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ logger = logging.getLogger(__name__)
 # (which waits for the screen on each update) loses no noticeable time.
 UPDATES_PER_S = 10
 REF_GRAMMAR = "owner/repo[:QUANT] or owner/repo/file.gguf"
+# Errors can quote Hub names and server replies: bounded so that one stays a line or two.
+MAX_ERROR_CHARS = 300
 
 
 class PullCancelled(Exception):
@@ -96,6 +101,20 @@ class PullScreen(ModalScreen[PullResult | None]):
         margin: 1 0;
         color: $text-muted;
     }
+    #pull-error {
+        display: none;
+        margin: 0 0 1 0;
+        color: $error;
+    }
+    #pull-error.-shown {
+        display: block;
+    }
+    #pull-bar {
+        display: none;
+    }
+    #pull-bar.-downloading {
+        display: block;
+    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -116,8 +135,11 @@ class PullScreen(ModalScreen[PullResult | None]):
             box.border_title = "Pull a model"
             box.border_subtitle = "Enter pulls · Esc cancels"
             yield Input(placeholder=REF_GRAMMAR, id="pull-ref")
-            yield Static(f"A Hub reference: {REF_GRAMMAR}", id="pull-label")
-            yield ProgressBar(id="pull-bar", show_eta=False)
+            # Not markup: the label and the error quote Hub file names and server replies.
+            yield Static(f"A Hub reference: {REF_GRAMMAR}", id="pull-label", markup=False)
+            yield Static(id="pull-error", markup=False)
+            # A total from the start: without one the bar animates, even hidden.
+            yield ProgressBar(total=1, id="pull-bar", show_eta=False)
 
     @on(Input.Submitted, "#pull-ref")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -126,6 +148,7 @@ class PullScreen(ModalScreen[PullResult | None]):
             return
         self._cancel = threading.Event()
         event.input.disabled = True
+        self._show_error("")
         self.query_one("#pull-label", Static).update(f"looking up {text}…")
         # Taken here: a worker thread cannot find the app through a screen already closed.
         self._pull(text, self._cancel, self.app)
@@ -168,7 +191,9 @@ class PullScreen(ModalScreen[PullResult | None]):
         self.query_one("#pull-label", Static).update(
             f"{label}: {format_bytes(done)} of {format_bytes(total)}"
         )
-        self.query_one(ProgressBar).update(total=total or None, progress=done)
+        bar = self.query_one(ProgressBar)
+        bar.update(total=total or None, progress=done)
+        bar.add_class("-downloading")
 
     def _cancelled(self) -> None:
         if self.is_attached:
@@ -177,13 +202,24 @@ class PullScreen(ModalScreen[PullResult | None]):
 
     def _failed(self, message: str) -> None:
         self._cancel = None
-        self.app.notify(message, title="Pull failed", severity="error")
-        if self.is_attached:
-            field = self.query_one(Input)
-            field.disabled = False
-            field.focus()
-            self.query_one("#pull-label", Static).update(f"A Hub reference: {REF_GRAMMAR}")
-            self.query_one(ProgressBar).update(total=None, progress=0)
+        if not self.is_attached:
+            # Closed with a second Esc while the download ran: a toast is all that is left.
+            self.app.notify(message, title="Pull failed", severity="error")
+            return
+        field = self.query_one(Input)
+        field.disabled = False
+        field.focus()
+        self.query_one("#pull-label", Static).update(f"A Hub reference: {REF_GRAMMAR}")
+        self._show_error(message)
+        bar = self.query_one(ProgressBar)
+        bar.remove_class("-downloading")
+        bar.update(total=1, progress=0)
+
+    def _show_error(self, message: str) -> None:
+        line = one_line(message)
+        error = self.query_one("#pull-error", Static)
+        error.update(f"Pull failed: {line}" if line else "")
+        error.set_class(bool(line), "-shown")
 
     def _done(self, result: PullResult) -> None:
         self._cancel = None
@@ -191,6 +227,13 @@ class PullScreen(ModalScreen[PullResult | None]):
             self.dismiss(result)
         else:
             self.app.notify(f"pulled {result.model.ref}", title="Pull finished")
+
+
+def one_line(message: str) -> str:
+    """`message` as one bounded line without control characters."""
+    printable = "".join(char if char.isprintable() else " " for char in message)
+    line = " ".join(printable.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def _kept_message() -> str:
