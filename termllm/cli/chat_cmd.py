@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from termllm.cli.context import services
+from termllm.errors import UsageError
 
 
 def chat(
@@ -13,10 +16,26 @@ def chat(
     cid: str = typer.Option(None, "--cid", help="Open this conversation (an id prefix)."),
 ) -> None:
     """Open the chat app: many saved conversations with local models."""
+    found = services(ctx)
+    # Arguments are checked before the app opens, as `ask` checks them: same message, same exit
+    # code, and no full-screen app that opens only to show a toast.
+    conversation_id = found.history.find(cid).id if cid else None
+    if model:
+        found.chat.choose_model(model)
+    if not _on_a_terminal():
+        # Without one, Textual would still start and spin a core drawing escape codes nobody sees.
+        raise UsageError("the chat app needs a terminal; use `termllm ask` for pipes")
     # Imported here: Textual takes a noticeable time to import, and other commands never need it.
     from termllm.tui.app import ChatApp
 
-    ChatApp(services(ctx), model_ref=model, conversation_id=cid).run()
+    ChatApp(found, model_ref=model, conversation_id=conversation_id).run()
+
+
+def _on_a_terminal() -> bool:
+    # Textual reads keys from stdin and draws on stderr; stdout redirected means a script or a
+    # pipe is waiting for output the app never writes there.
+    streams = (sys.stdin, sys.stdout, sys.stderr)
+    return all(stream is not None and stream.isatty() for stream in streams)
 
 
 def register(app: typer.Typer) -> None:

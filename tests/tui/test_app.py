@@ -11,8 +11,10 @@ import pytest
 from tui_support import SIZE, saved, scripted_app, scripted_services, send, settle, shown
 
 from termllm.app import build_services
+from termllm.cli import chat_cmd
 from termllm.cli.main import _invoke
 from termllm.config import load_config
+from termllm.domain import GenParams
 from termllm.engine.base import LoadedModel, LoadRequest
 from termllm.errors import ModelLoadError
 from termllm.tui.app import GIL_SWITCH_S, ChatApp
@@ -237,16 +239,24 @@ async def test_quitting_while_an_answer_streams_saves_it_as_cancelled() -> None:
     assert saved(app.services, app.conversation_id)[-1][2] == "cancelled"
 
 
-def test_bare_termllm_and_chat_open_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bare_termllm_and_chat_open_the_app(
+    monkeypatch: pytest.MonkeyPatch, starter_model: Path
+) -> None:
     opened: list[tuple[str | None, str | None]] = []
 
     def run(self: ChatApp) -> None:
         opened.append((self.session.model_ref, self.requested_conversation))
 
     monkeypatch.setattr(ChatApp, "run", run)
+    # pytest's captured streams are no terminal; tests/cli/test_chat_cli.py checks real ones.
+    monkeypatch.setattr(chat_cmd, "_on_a_terminal", lambda: True)
+    history = build_services(load_config()).history
+    started = history.start(None, None, GenParams(), "Hi")
+    history.close()
+    model = "SmolLM2-135M-Instruct.Q4_1"
     assert _invoke([], debug=False) == 0
-    assert _invoke(["chat", "-m", "smol", "--cid", "abc"], debug=False) == 0
-    assert opened == [(None, None), ("smol", "abc")]
+    assert _invoke(["chat", "-m", model, "--cid", started.id[:6]], debug=False) == 0
+    assert opened == [(None, None), (model, started.id)]
 
 
 async def test_the_gil_interval_is_short_while_the_app_runs_and_restored_after() -> None:
