@@ -31,7 +31,7 @@ from typing import Any
 
 from termllm.app import Services, build_services
 from termllm.config import load_config
-from termllm.domain import Completion, GenParams, Message, Role
+from termllm.domain import Completion, GenParams, Message, PromptProgress, Role, TextChunk
 from termllm.services.bench import synthetic_history
 from termllm.services.chat import LoadOptions
 from termllm.services.turn import NewQuestion, TurnListener
@@ -145,7 +145,7 @@ def saving(services: Services, cid: str, runs: int, threads: int, tokens: int) -
             loaded.clear_state()
             started = time.perf_counter()
             for chunk in chat.stream(loaded, cid, messages, params, threading.Event()):
-                assert isinstance(chunk, Completion) or chunk.text is not None
+                assert isinstance(chunk, Completion | PromptProgress | TextChunk)
             answer_s.append(time.perf_counter() - started)
             started = time.perf_counter()
             chat.keep_state(loaded, cid)

@@ -160,6 +160,16 @@ class TextChunk:
 
 
 @dataclass(frozen=True)
+class PromptProgress:
+    """How much of the prompt the model has read: `read` of `total` tokens, those taken from
+    the KV cache included. A stream reports it when reading starts, after each batch of a long
+    prompt, and once the prompt is read (`read == total`)."""
+
+    read: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Completion:
     """The end of an answer: always the last item of a stream, also after a cancel or error."""
 
@@ -170,4 +180,4 @@ class Completion:
     error: str | None = None
 
 
-Chunk = TextChunk | Completion
+Chunk = TextChunk | PromptProgress | Completion

@@ -14,6 +14,7 @@ from termllm.domain import (
     FinishReason,
     GenParams,
     Message,
+    PromptProgress,
     TextChunk,
     Timings,
     Usage,
@@ -29,6 +30,8 @@ class ScriptedModel:
     n_ctx: int = 4096
     delay_s: float = 0.0
     fail_after: int | None = None
+    reading: list[tuple[int, int]] = field(default_factory=list)
+    """PromptProgress (read, total) to report before the answer, `delay_s` apart."""
     seen: list[tuple[Message, ...]] = field(default_factory=list)
     params_seen: list[GenParams] = field(default_factory=list)
 
@@ -71,6 +74,9 @@ class ScriptedModel:
         limit = params.max_tokens or len(self.answer)
         reason = FinishReason.STOP
         error = None
+        for read, total in self.reading:
+            time.sleep(self.delay_s)
+            yield PromptProgress(read, total)
         for index, piece in enumerate(self.answer):
             if cancel.is_set():
                 reason = FinishReason.CANCELLED

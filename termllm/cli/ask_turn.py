@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, NoReturn
 from termllm.cli.answer_plain import AnswerWriter
 from termllm.cli.output import note, stderr_console
 from termllm.errors import ExitCode
-from termllm.services.turn import NewQuestion, TurnListener, TurnOptions, TurnResult, TurnService
+from termllm.services.turn import (
+    LONG_PROMPT_TOKENS,
+    NewQuestion,
+    TurnListener,
+    TurnOptions,
+    TurnResult,
+    TurnService,
+)
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -28,14 +35,10 @@ class AskListener(TurnListener):
         self._spinner: Status | None = None
 
     def loading(self, model_ref: str) -> None:
-        if sys.stderr.isatty():
-            self._spinner = stderr_console().status(f"loading {model_ref}…", spinner="dots")
-            self._spinner.start()
+        self._show_status(f"loading {model_ref}…")
 
     def loaded(self, model_ref: str, report: LoadReport) -> None:
-        if self._spinner is not None:
-            self._spinner.stop()
-            self._spinner = None
+        self._end_status()
         if self._verbose:
             placement = report.placement
             note(
@@ -48,9 +51,29 @@ class AskListener(TurnListener):
     def warning(self, message: str) -> None:
         note(f"warning: {message}")
 
+    def reading(self, read: int, total: int) -> None:
+        # A long prompt takes seconds, a minute on a large model, before the first word.
+        if read < total and (self._spinner is not None or total - read >= LONG_PROMPT_TOKENS):
+            self._show_status(f"reading the prompt: {read}/{total} tokens")
+        else:
+            self._end_status()
+
     def text(self, piece: str) -> None:
         if self._writer is not None:
             self._writer.write(piece)
+
+    def _show_status(self, message: str) -> None:
+        """A spinner line on stderr, when it is a terminal (never in pipes or logs)."""
+        if self._spinner is not None:
+            self._spinner.update(message)
+        elif sys.stderr.isatty():
+            self._spinner = stderr_console().status(message, spinner="dots")
+            self._spinner.start()
+
+    def _end_status(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
 
 
 def run_turn(

@@ -99,7 +99,8 @@ class LoadedModel(Protocol):
     def stream_chat(
         self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
     ) -> Iterator[Chunk]:
-        """Text chunks as they are generated, then exactly one Completion.
+        """PromptProgress as the prompt is read, text chunks as they are generated, then
+        exactly one Completion.
 
         Setting `cancel` stops generation between tokens; the Completion then keeps the text so
         far with finish reason `cancelled`. Errors end the stream with finish reason `error`.

@@ -12,7 +12,7 @@ import codecs
 import ctypes
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from termllm.domain import (
@@ -21,6 +21,7 @@ from termllm.domain import (
     FinishReason,
     GenParams,
     Message,
+    PromptProgress,
     TextChunk,
     Timings,
     Usage,
@@ -193,8 +194,11 @@ class LlamaModel:
         sampled = produced = 0
         eval_started = first = last = time.perf_counter()
         tokens = None
+        total = len(prompt)
+        yield PromptProgress(len(prompt) - evaluated, total)
         try:
-            if not self._prefill(prompt, reused, cancel):
+            prefilled = yield from self._prefill(prompt, reused, cancel)
+            if not prefilled:
                 finish = FinishReason.CANCELLED
             else:
                 llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed)
@@ -215,6 +219,7 @@ class LlamaModel:
                     sampled += 1
                     if sampled == 1:
                         first = last
+                        yield PromptProgress(total, total)
                     if token in stop_ids or is_eog(vocab, token):
                         finish = FinishReason.STOP
                         break
@@ -250,8 +255,11 @@ class LlamaModel:
         usage = Usage(prompt_tokens=len(prompt), completion_tokens=produced)
         yield Completion("".join(parts), finish, usage, timings, error)
 
-    def _prefill(self, prompt: list[int], reused: int, cancel: threading.Event) -> bool:
-        """Evaluate all but the last prompt token one batch at a time; False when cancelled.
+    def _prefill(
+        self, prompt: list[int], reused: int, cancel: threading.Event
+    ) -> Generator[PromptProgress, None, bool]:
+        """Evaluate all but the last prompt token one batch at a time, saying how far it got
+        after each; returns False when cancelled.
 
         generate() evaluates the whole prompt in one call that no flag can interrupt, which for
         a long prompt on a CPU takes many seconds. Afterwards only the last token is left for
@@ -266,7 +274,9 @@ class LlamaModel:
         for start in range(reused, end, N_BATCH):
             if cancel.is_set():
                 return False
-            llama.eval(prompt[start : min(start + N_BATCH, end)])
+            stop = min(start + N_BATCH, end)
+            llama.eval(prompt[start:stop])
+            yield PromptProgress(stop, len(prompt))
         return not cancel.is_set()
 
     def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:

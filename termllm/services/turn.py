@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     from termllm.store import ConversationRecord
 
 
+LONG_PROMPT_TOKENS = 512
+"""A prompt with this many tokens still to read takes long enough that front ends show how
+far reading it got; less is read in a moment."""
+
+
 @dataclass(frozen=True)
 class NewQuestion:
     """A question typed or piped in."""
@@ -93,9 +98,10 @@ class TurnOptions:
 
 class TurnListener:
     """What a front end hears of a turn, in this order: `saved` (unless nothing is saved),
-    `loading` (only when the model must be loaded), `loaded`, any `warning`, `text` for each
-    piece of the answer, `ended` after the last one, before the answer is saved. Every call
-    comes from the thread running the turn; a listener overrides what it shows."""
+    `loading` (only when the model must be loaded), `loaded`, any `warning`, `reading` as the
+    prompt is read, `text` for each piece of the answer, `ended` after the last one, before the
+    answer is saved. Every call comes from the thread running the turn; a listener overrides
+    what it shows."""
 
     def saved(self, conversation_id: str) -> None:
         """The question is in the history, in this conversation."""
@@ -108,6 +114,11 @@ class TurnListener:
 
     def warning(self, message: str) -> None:
         """Something the user should know: a context reduced, a template replaced, a prompt cut."""
+
+    def reading(self, read: int, total: int) -> None:
+        """The model has read `read` of the prompt's `total` tokens (those it had cached
+        included): first when it starts, then after each batch of a long prompt, and last
+        when the whole prompt is read."""
 
     def text(self, piece: str) -> None:
         """The next piece of the answer."""
@@ -295,16 +306,19 @@ class TurnService:
         for chunk in stream:
             # The engine stops between tokens once `cancel` is set and still ends with the
             # Completion holding the partial text, so the loop runs to the end.
-            if isinstance(chunk, TextChunk):
-                if cancel.is_set():
-                    continue
-                try:
-                    listener.text(chunk.text)
-                except Exception as err:
-                    refused = err
-                    cancel.set()
-            else:
+            if isinstance(chunk, Completion):
                 completion = chunk
+                continue
+            if cancel.is_set():
+                continue
+            try:
+                if isinstance(chunk, TextChunk):
+                    listener.text(chunk.text)
+                else:
+                    listener.reading(chunk.read, chunk.total)
+            except Exception as err:
+                refused = err
+                cancel.set()
         if refused is None:
             listener.ended()
         assert completion is not None, "an engine stream always ends with a Completion"

@@ -20,7 +20,7 @@ from textual.widgets import OptionList
 from termllm.app import Services
 from termllm.domain import Completion
 from termllm.errors import TermllmError
-from termllm.services.turn import Turn
+from termllm.services.turn import LONG_PROMPT_TOKENS, Turn
 from termllm.tui import conversation_actions, copying
 from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
@@ -325,7 +325,9 @@ class ChatApp(App[None]):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, turn: Turn, live: LiveAnswer) -> None:
-        listener = LiveTurn(self, live, self._question_saved, self.model_actions.show_model)
+        listener = LiveTurn(
+            self, live, self._question_saved, self.model_actions.show_model, self._prompt_read
+        )
         try:
             result = self.session.ask(turn, listener, live.cancel)
         except Exception as err:
@@ -342,6 +344,15 @@ class ChatApp(App[None]):
         if live.view is not None:
             self.conversation_id = conversation_id
         self.refresh_sidebar()
+
+    def _prompt_read(self, live: LiveAnswer, read: int, total: int) -> None:
+        """The context meter as soon as the prompt is known, and how far a long prompt's
+        reading got (it can take many seconds before the first word)."""
+        if live.view is None:
+            return
+        left = total - read
+        busy = f"reading the prompt {read}/{total}" if left >= LONG_PROMPT_TOKENS else "answering"
+        self.query_one(StatusBar).change(used_tokens=total, busy=busy)
 
     def _load_failed(self, message: str) -> None:
         self.query_one(StatusBar).change(loading=False)

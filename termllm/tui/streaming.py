@@ -176,11 +176,13 @@ class LiveTurn(TurnListener):
         live: LiveAnswer,
         on_saved: Callable[[str, LiveAnswer], object],
         on_model: Callable[[str, LoadReport | None], object],
+        on_reading: Callable[[LiveAnswer, int, int], object],
     ) -> None:
         self._app = app
         self._live = live
         self._on_saved = on_saved
         self._on_model = on_model
+        self._on_reading = on_reading
         self._add = live.unshown.add
 
     def show(self, callback: Callable[..., object], *args: object, **kwargs: object) -> None:
@@ -203,6 +205,10 @@ class LiveTurn(TurnListener):
 
     def warning(self, message: str) -> None:
         self.show(self._app.notify, message, severity="warning", timeout=10)
+
+    def reading(self, read: int, total: int) -> None:
+        # A few times a prompt at most: once a batch of 512 tokens is read.
+        self.show(self._on_reading, self._live, read, total)
 
     def text(self, piece: str) -> None:
         self._add(piece)

@@ -19,7 +19,15 @@ import llama_cpp
 import pytest
 from logits import assert_same_distribution, counting_evals, first_token
 
-from termllm.domain import Completion, FinishReason, GenParams, Message, Role, TextChunk
+from termllm.domain import (
+    Completion,
+    FinishReason,
+    GenParams,
+    Message,
+    PromptProgress,
+    Role,
+    TextChunk,
+)
 from termllm.engine import hardware, llama_backend, planning
 from termllm.engine.base import LoadRequest
 from termllm.engine.hardware import DeviceType
@@ -76,10 +84,10 @@ def run(
     cancel: threading.Event | None = None,
 ) -> tuple[list[str], Completion]:
     chunks = list(model.stream_chat(messages, params, cancel or threading.Event()))
-    *texts, end = chunks
-    assert all(isinstance(chunk, TextChunk) for chunk in texts)
+    *pieces, end = chunks
+    assert all(isinstance(chunk, TextChunk | PromptProgress) for chunk in pieces)
     assert isinstance(end, Completion)
-    return [chunk.text for chunk in texts if isinstance(chunk, TextChunk)], end
+    return [chunk.text for chunk in pieces if isinstance(chunk, TextChunk)], end
 
 
 class CancelAfter(threading.Event):
@@ -279,6 +287,31 @@ def test_long_prompts_are_evaluated_in_batches_with_the_same_distribution(
     whole = first_token(model, prompt)[1]
     assert evaluated == [n_prompt]
     assert_same_distribution(whole, batched)
+
+
+def test_reading_a_long_prompt_reports_its_progress_batch_by_batch(
+    model: LlamaModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(llama_backend, "N_BATCH", 32)
+    prompt = long_prompt(30)
+    model.clear_state()
+    chunks = list(
+        model.stream_chat(prompt, GenParams(temperature=0.0, max_tokens=2), threading.Event())
+    )
+    total = model.count_prompt_tokens(prompt)
+    progress = [(c.read, c.total) for c in chunks if isinstance(c, PromptProgress)]
+    # Nothing read yet, then each batch of all but the last token, then the whole prompt.
+    expected = [(0, total), *((min(n, total - 1), total) for n in range(32, total - 1 + 31, 32))]
+    assert progress == [*expected, (total, total)]
+    first_text = next(i for i, c in enumerate(chunks) if isinstance(c, TextChunk))
+    assert isinstance(chunks[first_text - 1], PromptProgress), "read in full before the answer"
+
+    # A prompt found in the cache is read at once: its start says so.
+    again = list(
+        model.stream_chat(prompt, GenParams(temperature=0.0, max_tokens=2), threading.Event())
+    )
+    first = next(c for c in again if isinstance(c, PromptProgress))
+    assert (first.read, first.total) == (total - 1, total)
 
 
 def test_cancel_is_felt_between_prompt_batches(
