@@ -52,8 +52,7 @@ def test_chat_in_a_terminal_keeps_native_output_off_the_screen(
     seen = bytearray()
     try:
         assert read_until(leader, seen, b"CPU", 60), seen[-2000:]
-        # One key at a time, as a person types: in a bare pty, one burst ending in Enter did not
-        # reach the app as separate keystrokes.
+        # One key at a time, as a person types (tests/tui/test_prompt_burst.py sends bursts).
         for key in b"Say hi\r":
             os.write(leader, bytes([key]))
             time.sleep(0.02)

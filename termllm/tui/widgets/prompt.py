@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
@@ -20,10 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 class PromptInput(TextArea):
-    # Priority: TextArea's own key handler would otherwise turn Enter into a newline.
+    # Not priority bindings: those run as soon as the app takes the key, before the prompt has
+    # inserted the characters that came just ahead of it (a burst like "Say hi⏎" sent "Say").
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "submit", "Send", id="send", priority=True),
-        Binding("shift+enter,ctrl+j", "newline", "Newline", id="newline", priority=True),
+        Binding("enter", "submit", "Send", id="send"),
+        Binding("shift+enter,ctrl+j", "newline", "Newline", id="newline"),
     ]
 
     @dataclass
@@ -39,6 +40,21 @@ class PromptInput(TextArea):
             placeholder="Ask anything · Enter sends · Shift+Enter new line · F1 keys",
         )
         self.prompts = PromptHistory()
+
+    async def _on_key(self, event: events.Key) -> None:
+        # The prompt's own bindings (Enter, Backspace, the arrows, with the keymap applied) run
+        # here, in turn with the typed characters. Left to Textual, they would run only once the
+        # key had bubbled up to the app, after the keys queued behind it on the prompt. Printable
+        # keys are text: TextArea's handler, which runs after this one, inserts them.
+        if event.is_printable:
+            return
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.node is not self:
+            return
+        if await self.app.run_action(active.binding.action, self):
+            event.stop()
+            # Else TextArea's handler would also insert Enter as a newline.
+            event.prevent_default()
 
     def action_submit(self) -> None:
         text = self.text.strip()
