@@ -14,7 +14,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 from textual.widgets import OptionList
 
 from termllm.app import Services
@@ -30,6 +30,7 @@ from termllm.tui.failures import failure_text
 from termllm.tui.keymap import parse_keymap
 from termllm.tui.markdown_paint import warm_up
 from termllm.tui.model_actions import ModelActions
+from termllm.tui.navigation import BREAKPOINTS, pages_conversation
 from termllm.tui.prompt_history import HISTORY_LIMIT
 from termllm.tui.screens.help import HelpScreen, help_rows
 from termllm.tui.session import ChatSession
@@ -38,7 +39,7 @@ from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.prompt import PromptInput
-from termllm.tui.widgets.sidebar import SIDEBAR_LIMIT, ConversationList, Sidebar
+from termllm.tui.widgets.sidebar import SIDEBAR_LIMIT, Sidebar
 from termllm.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class ChatApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "termllm"
     BINDINGS: ClassVar[list[BindingType]] = app_bindings()
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
 
     def __init__(
         self,
@@ -77,7 +79,7 @@ class ChatApp(App[None]):
         """The user's keys for binding ids, as given to Textual (it keeps no public copy)."""
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        # Textual's own themes lack the code-block colours that app.tcss uses.
+        # A user's theme may lack the code-block colours that app.tcss uses.
         return {**super().get_theme_variable_defaults(), **CODE_VARIABLE_DEFAULTS}
 
     def compose(self) -> ComposeResult:
@@ -119,6 +121,10 @@ class ChatApp(App[None]):
         broken theme file or key is a notification, never a crash."""
         preferences = self.services.preferences
         loaded = load_themes(self.services.config.paths.config_file.parent / "themes")
+        # Textual's own themes lack the code-block colours, and the picker (F9) lists only
+        # the themes the README documents and the user's; a user's file may bring one back.
+        for name in BUILTIN_THEMES:
+            self.unregister_theme(name)
         for theme in loaded.themes.values():
             self.register_theme(theme)
         wanted = preferences.theme()
@@ -197,6 +203,8 @@ class ChatApp(App[None]):
         chosen = event.option.id
         if chosen is not None and chosen != self.conversation_id:
             await self.show_conversation(chosen)
+        # Whatever is typed next is for the opened conversation, not the list's keys.
+        self.query_one(PromptInput).focus()
 
     async def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
         if self.live is not None:
@@ -206,9 +214,11 @@ class ChatApp(App[None]):
                 " your message stays in the prompt",
                 severity="warning",
             )
-            # Nothing was sent, so nothing typed may go.
+            # Nothing was sent, so nothing typed may go: keys typed after that Enter may be in
+            # the prompt already, and the refused text goes back ahead of them.
             prompt = self.query_one(PromptInput)
-            prompt.load_text(event.text)
+            typed_since = prompt.text
+            prompt.load_text(f"{event.text}\n{typed_since}" if typed_since else event.text)
             prompt.move_cursor(prompt.document.end)
             return
         turn, view = await self.branches.prepare_send(self.conversation_id, event.text)
@@ -298,7 +308,19 @@ class ChatApp(App[None]):
         self.model_actions.open_settings()
 
     def action_focus_sidebar(self) -> None:
-        self.query_one(ConversationList).focus()
+        self.query_one(Sidebar).focus_list()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scroll_conversation":
+            return pages_conversation(self)
+        return super().check_action(action, parameters)
+
+    def action_scroll_conversation(self, pages: int) -> None:
+        view = self.query_one(ConversationView)
+        if pages < 0:
+            view.scroll_page_up()
+        else:
+            view.scroll_page_down()
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
@@ -363,7 +385,9 @@ class ChatApp(App[None]):
         on_screen = live.view is not None
         await live.finish(completion)
         status = self.query_one(StatusBar)
-        status.change(tokens_per_s=completion.timings.decode_tokens_per_s)
+        # An answer cancelled before its first token has no speed: the last real one stays.
+        if completion.timings.decode_tokens_per_s > 0:
+            status.change(tokens_per_s=completion.timings.decode_tokens_per_s)
         if on_screen:
             usage = completion.usage
             status.change(used_tokens=usage.prompt_tokens + usage.completion_tokens)

@@ -21,6 +21,8 @@ _APP_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("focus_sidebar", "focus_sidebar", "Conversations"),
     ("focus_prompt", "focus_prompt", "Prompt"),
     ("filter_conversations", "filter_conversations", "Filter conversations"),
+    ("scroll_up", "scroll_conversation(-1)", "Scroll the conversation up"),
+    ("scroll_down", "scroll_conversation(1)", "Scroll the conversation down"),
     ("rename_conversation", "rename_conversation", "Rename conversation"),
     ("delete_conversation", "delete_conversation", "Delete conversation"),
     ("export_conversation", "export_conversation", "Export to Markdown"),
@@ -31,8 +33,10 @@ _APP_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("conversation_settings", "conversation_settings", "Conversation settings"),
     ("quit", "quit", "Quit"),
 )
-# Seen before any focused widget's own bindings: the palette and quit work from a dialog too.
-_PRIORITY = frozenset({"command_palette", "quit"})
+# Seen before any focused widget's own bindings: the palette and quit work from a dialog too,
+# and the page keys scroll the conversation from the prompt (whose own page keys move a cursor
+# in a few lines); the app's check_action leaves them to dialogs and the conversation list.
+_PRIORITY = frozenset({"command_palette", "quit", "scroll_up", "scroll_down"})
 # `?` opens the help as well, outside the prompt (the prompt keeps typed characters for itself).
 _EXTRA_KEYS = {"help": "question_mark"}
 

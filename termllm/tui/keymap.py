@@ -34,6 +34,8 @@ DEFAULT_KEYS: dict[str, str] = {
     "help": "f1",
     "quit": "ctrl+q",
     "switch_theme": "f9",
+    "scroll_up": "pageup",
+    "scroll_down": "pagedown",
 }
 
 _MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})

@@ -17,8 +17,8 @@ from textual.theme import Theme
 
 # Markdown code blocks in Textual 8 colour their tokens from the theme's own colours; these two
 # extra variables let app.tcss give the block itself a themed background and text colour
-# (Textual hard-codes light grey text there). The defaults cover themes that do not set them,
-# Textual's own included; the app returns them from `App.get_theme_variable_defaults`.
+# (Textual hard-codes light grey text there). The defaults cover themes that do not set them;
+# the app returns them from `App.get_theme_variable_defaults`.
 CODE_BACKGROUND = "code-background"
 CODE_FOREGROUND = "code-foreground"
 CODE_VARIABLE_DEFAULTS = {CODE_BACKGROUND: "black 10%", CODE_FOREGROUND: "auto 90%"}

@@ -36,13 +36,15 @@ async def press(pilot: Pilot[None], *keys: str) -> None:
 
 
 def shown(app: ChatApp) -> list[tuple[str, str, str]]:
-    """(role, text, border subtitle) of each message on screen."""
+    """(role, text, border subtitle without the space that parts it from the border) of each
+    message on screen."""
     rows: list[tuple[str, str, str]] = []
     for child in app.query_one(ConversationView).children:
+        label = str(child.border_subtitle or "").strip()
         if isinstance(child, UserMessage):
-            rows.append(("user", str(child.content), str(child.border_subtitle or "")))
+            rows.append(("user", str(child.content), label))
         elif isinstance(child, AnswerView):
-            rows.append(("assistant", child.source, str(child.border_subtitle or "")))
+            rows.append(("assistant", child.source, label))
     return rows
 
 

@@ -16,9 +16,18 @@ from termllm.tui.commands import KeyAction
 HelpRow = tuple[str, str]
 
 
+# Keys that are no binding of their own (so neither the keymap nor the palette knows them): the
+# prompt's history rides on its cursor keys, and the list opens a conversation as it is chosen.
+FIXED_ROWS: tuple[HelpRow, ...] = (
+    ("↑ / ↓", "Earlier / later prompts (on the prompt's first / last line)"),
+    ("enter", "Open the conversation (in the conversation list)"),
+)
+
+
 def help_rows(actions: Iterable[KeyAction]) -> list[HelpRow]:
-    """(keys, description) for each key action, keys spelled as the user types them."""
-    return [(action.keys, action.description) for action in actions]
+    """(keys, description) for each key action, keys spelled as the user types them, then the
+    keys that are no action of their own."""
+    return [*((action.keys, action.description) for action in actions), *FIXED_ROWS]
 
 
 class HelpScreen(ModalScreen[None]):

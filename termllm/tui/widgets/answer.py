@@ -124,9 +124,10 @@ class AnswerView(Widget):
         self._show_subtitle()
 
     def _show_subtitle(self) -> None:
-        self.border_subtitle = " · ".join(
-            part for part in (self._ending, self._alternative) if part
-        )
+        label = " · ".join(part for part in (self._ending, self._alternative) if part)
+        # An ending draws a full border, and Textual spaces the label from its corner; the
+        # bottom edge of a branched answer has no corner, so the label brings its own space.
+        self.border_subtitle = label + " " if label and not self._ending else label
 
     # Drawing ---------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ class UserMessage(Static):
         super().__init__(text, markup=False, classes="message user")
 
     def set_alternative(self, label: str | None) -> None:
-        self.border_subtitle = label or ""
+        # The bottom edge has no right corner for Textual to space the label from.
+        self.border_subtitle = f"{label} " if label else ""
         self.set_class(label is not None, "branched")
 
 

@@ -6,6 +6,7 @@ thread worker a moment after the last keystroke, so typing never waits for the d
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -73,15 +74,42 @@ class ConversationList(OptionList):
             self.highlighted = None
 
 
-def _prompt(title: str, hit: SearchHit | None, busy: bool) -> str | Content:
-    title = BUSY_MARK + title if busy else title
+def _prompt(title: str, hit: SearchHit | None, busy: bool) -> Content:
+    # Content, not a string: the option list would read a title's brackets as markup.
+    title = BUSY_MARK + plain_text(title) if busy else plain_text(title)
     if hit is None or hit.role is None:
-        return title
+        return Content(title)
     return Content.assemble(title, "\n", *_snippet_parts(hit.snippet))
+
+
+# Skin-tone modifiers and joiners make one glyph of several emoji only in terminals that know
+# the sequence, and variation selectors widen a symbol only in some: Rich counts what the
+# terminal may draw wider, and the border after it moves. Without them each emoji is drawn alone,
+# as wide everywhere as Rich counts it.
+_EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)
+_VARIATION_SELECTORS = range(0xFE00, 0xFE10)
+
+
+def plain_text(text: str) -> str:
+    """`text` (a title, a snippet) as one line the terminal draws as wide as Rich measures it:
+    no control or format characters (escape codes, joiners, bidi marks), no emoji modifiers or
+    variation selectors, runs of white space as one space."""
+    kept = []
+    for character in text:
+        code = ord(character)
+        category = unicodedata.category(character)
+        if category in ("Cc", "Zl", "Zp"):
+            kept.append(" ")
+        elif not (
+            category.startswith("C") or code in _EMOJI_MODIFIERS or code in _VARIATION_SELECTORS
+        ):
+            kept.append(character)
+    return " ".join("".join(kept).split())
 
 
 def _snippet_parts(snippet: str) -> list[tuple[str, str]]:
     """One line of a search snippet from a word shortly before its first match, matches bold."""
+    snippet = plain_text(snippet)
     mark = max(0, snippet.find(MARK_START))
     head, rest = snippet[:mark], snippet[mark:]
     cut = len(head) - SNIPPET_WIDTH // 3
@@ -158,6 +186,15 @@ class Sidebar(Vertical):
     def focus_filter(self) -> None:
         self.query_one(FilterBox).focus()
 
+    def focus_list(self) -> None:
+        """Focus the list on the current conversation's row, else the first, so that Enter
+        opens one straight away."""
+        conversations = self.query_one(ConversationList)
+        conversations.focus()
+        conversations.select(self._current)
+        if conversations.highlighted is None and conversations.option_count:
+            conversations.highlighted = 0
+
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         if self._timer is not None:
@@ -171,11 +208,8 @@ class Sidebar(Vertical):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        conversations = self.query_one(ConversationList)
-        if conversations.option_count:
-            conversations.focus()
-            if conversations.highlighted is None:
-                conversations.highlighted = 0
+        if self.query_one(ConversationList).option_count:
+            self.focus_list()
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _search(self, query: str) -> None:
