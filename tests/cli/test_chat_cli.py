@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from terminal_support import CTRL_Q, Terminal
 from termllm_cli import termllm_process
 
 NO_TERMINAL = "termllm: error: the chat app needs a terminal; use `termllm ask` for pipes\n"
 ALT_SCREEN = b"\x1b[?1049h"
-CTRL_Q = b"\x11"
 # Generous bounds that only stop a hung app from hanging the suite; failures take about a second.
 QUICK_S = 30
 APP_START_S = 60
@@ -32,41 +30,12 @@ class Screen:
 def in_a_terminal(*args: str, quit_once: bytes | None = None) -> Screen:
     """`termllm ARGS` with stdin, stdout and stderr on a pty; once `quit_once` is on the screen,
     ctrl+q is typed. Everything the process wrote is returned, escape codes included."""
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "termllm", *args],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        close_fds=True,
-    )
-    os.close(follower)
-    seen = bytearray()
-    deadline = time.monotonic() + APP_START_S
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:
-                    # EIO: the process exited and closed its side of the terminal.
-                    break
-                if not chunk:
-                    break
-                seen.extend(chunk)
-                if quit_once is not None and quit_once in seen:
-                    os.write(leader, CTRL_Q)
-                    quit_once = None
-        code = process.wait(timeout=QUICK_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(leader)
-    return Screen(code, bytes(seen))
+    with Terminal(*args) as terminal:
+        if quit_once is not None and terminal.read_until(quit_once, APP_START_S):
+            terminal.write(CTRL_Q)
+        code = terminal.wait(QUICK_S)
+    assert code is not None, terminal.seen[-2000:]
+    return Screen(code, bytes(terminal.seen))
 
 
 @pytest.mark.parametrize("args", [("chat",), ()], ids=["chat", "bare"])

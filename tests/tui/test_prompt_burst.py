@@ -3,19 +3,11 @@ what was typed before it, in order, however little time lies between the keys.""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import select
-import signal
-import struct
-import subprocess
-import sys
-import termios
 import time
 from pathlib import Path
 
 import pytest
+from terminal_support import CTRL_Q, Terminal
 from textual import events
 from tui_support import SIZE, saved, scripted_app, settle
 
@@ -116,39 +108,13 @@ async def test_remapped_prompt_keys_also_keep_their_turn(monkeypatch: pytest.Mon
         assert app.query_one(PromptInput).text == ""
 
 
-def _read_until(fd: int, seen: bytearray, wanted: bytes, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                seen.extend(os.read(fd, 65536))
-            except OSError:
-                return False
-            if wanted in seen:
-                return True
-    return False
-
-
-def _drain(fd: int, seen: bytearray) -> None:
-    # The app keeps drawing; a full pty would block it, so what it writes is read and kept.
-    while select.select([fd], [], [], 0)[0]:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            return
-        if not chunk:
-            return
-        seen.extend(chunk)
-
-
-def _saved_turn(timeout_s: float, fd: int, seen: bytearray) -> list[tuple[str, str]]:
+def _saved_turn(terminal: Terminal, timeout_s: float) -> list[tuple[str, str]]:
     """(role, content) of the newest conversation once it holds a question and its answer."""
     deadline = time.monotonic() + timeout_s
     services = build_services(load_config())
     try:
         while time.monotonic() < deadline:
-            _drain(fd, seen)
+            terminal.drain()
             recent = services.history.recent(1)
             if recent:
                 _, records = services.history.transcript(recent[0].id)
@@ -166,35 +132,12 @@ def test_one_write_to_a_real_terminal_sends_the_whole_sentence(
 ) -> None:
     monkeypatch.setenv("TERMLLM_GENERATION_TEMPERATURE", "0")
     monkeypatch.setenv("TERMLLM_GENERATION_MAX_TOKENS", "4")
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "termllm", "chat"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        close_fds=True,
-        start_new_session=True,
-    )
-    os.close(follower)
-    seen = bytearray()
-    try:
-        assert _read_until(leader, seen, b"Ask anything", 60), seen[-2000:]
-        os.write(leader, b"Tell me a joke about cats\r")
-        turn = _saved_turn(60, leader, seen)
-        assert turn, seen[-2000:]
-        os.write(leader, b"\x11")  # ctrl+q
-        deadline = time.monotonic() + 30
-        while process.poll() is None and time.monotonic() < deadline:
-            _drain(leader, seen)
-            time.sleep(0.1)
-        assert process.returncode == 0, seen[-2000:]
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        os.close(leader)
+    with Terminal("chat") as terminal:
+        assert terminal.read_until(b"Ask anything", 60), terminal.seen[-2000:]
+        terminal.write(b"Tell me a joke about cats\r")
+        turn = _saved_turn(terminal, 60)
+        assert turn, terminal.seen[-2000:]
+        terminal.write(CTRL_Q)
+        assert terminal.wait(30) == 0, terminal.seen[-2000:]
     assert turn[0] == ("user", "Tell me a joke about cats")
     assert turn[1][0] == "assistant"
