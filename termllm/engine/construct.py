@@ -98,34 +98,26 @@ class _ChatFormatView(ModuleType):
         return getattr(self.real, name)
 
 
-_skip_lock = threading.Lock()
-_skip_users = 0
+# Loads in one process are rare and already one at a time (the model slot): serializing the
+# constructor keeps the swap below from ever being undone under another load.
+_construct_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def _chat_handlers_skipped() -> Iterator[None]:
-    """While any load is running, `Llama()` compiles no chat template.
-
-    The view replaces a global of llama_cpp.llama only, the name its code looks the formatter
-    up through, so other code (templates.py among it) still gets the real formatter; counting
-    the loads in progress lets two overlap without one putting the real module back under the
-    other.
-    """
-    global _skip_users
+    """While `Llama()` runs, it compiles no chat template. The view replaces a global of
+    llama_cpp.llama only, the name its code looks the formatter up through, so other code
+    (templates.py among it) still gets the real formatter."""
     import llama_cpp.llama
 
     namespace = vars(llama_cpp.llama)
-    with _skip_lock:
-        if _skip_users == 0:
-            namespace["llama_chat_format"] = _ChatFormatView(namespace["llama_chat_format"])
-        _skip_users += 1
-    try:
-        yield
-    finally:
-        with _skip_lock:
-            _skip_users -= 1
-            if _skip_users == 0:
-                namespace["llama_chat_format"] = namespace["llama_chat_format"].real
+    with _construct_lock:
+        real = namespace["llama_chat_format"]
+        namespace["llama_chat_format"] = _ChatFormatView(real)
+        try:
+            yield
+        finally:
+            namespace["llama_chat_format"] = real
 
 
 def _native_reason(log_text: str) -> str | None:

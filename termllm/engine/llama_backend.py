@@ -195,7 +195,7 @@ class LlamaModel:
         eval_started = first = last = time.perf_counter()
         tokens = None
         total = len(prompt)
-        yield PromptProgress(len(prompt) - evaluated, total)
+        yield PromptProgress(total - evaluated, total)
         try:
             prefilled = yield from self._prefill(prompt, reused, cancel)
             if not prefilled:

@@ -5,12 +5,12 @@ Shared by `termllm history export` and the chat app's export, so both write the 
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from termllm.errors import StorageError
+from termllm.safe_text import one_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,7 +22,6 @@ _NOT_WORD = re.compile(r"[^\w]+")
 _BACKTICKS = re.compile(r"`+")
 # Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
 # characters, and line and paragraph separators.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def conversation_markdown(conversation: ConversationRecord, branch: Sequence[MessageRecord]) -> str:
@@ -49,16 +48,6 @@ def conversation_markdown(conversation: ConversationRecord, branch: Sequence[Mes
             reason = one_line(message.error)
             lines += [f"(failed: {code_span(reason)})" if reason else "(failed)", ""]
     return "\n".join(lines)
-
-
-def one_line(text: str) -> str:
-    """`text` as one line of plain characters: an error from a model file or a server may
-    carry escape codes, or line breaks that would start Markdown blocks of their own."""
-    spaced = "".join(
-        " " if unicodedata.category(character) in _UNSAFE_CATEGORIES else character
-        for character in text
-    )
-    return " ".join(spaced.split())
 
 
 def code_span(text: str) -> str:

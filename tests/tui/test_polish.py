@@ -20,11 +20,12 @@ from textual.widgets import Button, OptionList
 from tui_support import SIZE, scripted_app, send, settle
 
 from termllm.domain import Chunk, Completion, FinishReason, GenParams, Message
+from termllm.safe_text import one_line
 from termllm.tui.themes import builtin_themes_dir
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import UserMessage
 from termllm.tui.widgets.prompt import PromptInput
-from termllm.tui.widgets.sidebar import ConversationList, Sidebar, plain_text
+from termllm.tui.widgets.sidebar import ConversationList, Sidebar
 from termllm.tui.widgets.status import StatusBar
 
 pytestmark = pytest.mark.anyio
@@ -145,9 +146,9 @@ async def test_unfocused_borders_stay_visible_at_256_colours(theme: str) -> None
 
 
 def test_titles_lose_what_terminals_draw_wider_than_rich_counts() -> None:
-    assert plain_text(f"Hi {WAVE} and {FAMILY}") == "Hi 👋 and 👨👩👧"
-    assert plain_text("I ❤\ufe0f tea") == "I ❤ tea"
-    assert plain_text("red\x1b[31m\r\nbell\x07 \u202eevil") == "red [31m bell evil"
+    assert one_line(f"Hi {WAVE} and {FAMILY}") == "Hi 👋 and 👨👩👧"
+    assert one_line("I ❤\ufe0f tea") == "I ❤ tea"
+    assert one_line("red\x1b[31m\r\nbell\x07 \u202eevil") == "red [31m bell evil"
 
 
 async def test_an_emoji_sequence_in_a_title_keeps_the_sidebar_border_in_place() -> None:

@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, ProgressBar, Static
 
+from termllm.safe_text import one_line
 from termllm.services.models import ModelService, PullResult
 from termllm.tui.failures import failure_text
 from termllm.units import format_bytes
@@ -216,7 +217,7 @@ class PullScreen(ModalScreen[PullResult | None]):
         bar.update(total=1, progress=0)
 
     def _show_error(self, message: str) -> None:
-        line = one_line(message)
+        line = one_line(message, MAX_ERROR_CHARS)
         error = self.query_one("#pull-error", Static)
         error.update(f"Pull failed: {line}" if line else "")
         error.set_class(bool(line), "-shown")
@@ -227,13 +228,6 @@ class PullScreen(ModalScreen[PullResult | None]):
             self.dismiss(result)
         else:
             self.app.notify(f"pulled {result.model.ref}", title="Pull finished")
-
-
-def one_line(message: str) -> str:
-    """`message` as one bounded line without control characters."""
-    printable = "".join(char if char.isprintable() else " " for char in message)
-    line = " ".join(printable.split())
-    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def _kept_message() -> str:

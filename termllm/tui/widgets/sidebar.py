@@ -6,7 +6,6 @@ thread worker a moment after the last keystroke, so typing never waits for the d
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -20,6 +19,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual.worker import get_current_worker
 
+from termllm.safe_text import one_line
 from termllm.tui.failures import failure_text
 
 if TYPE_CHECKING:
@@ -76,40 +76,15 @@ class ConversationList(OptionList):
 
 def _prompt(title: str, hit: SearchHit | None, busy: bool) -> Content:
     # Content, not a string: the option list would read a title's brackets as markup.
-    title = BUSY_MARK + plain_text(title) if busy else plain_text(title)
+    title = BUSY_MARK + one_line(title) if busy else one_line(title)
     if hit is None or hit.role is None:
         return Content(title)
     return Content.assemble(title, "\n", *_snippet_parts(hit.snippet))
 
 
-# Skin-tone modifiers and joiners make one glyph of several emoji only in terminals that know
-# the sequence, and variation selectors widen a symbol only in some: Rich counts what the
-# terminal may draw wider, and the border after it moves. Without them each emoji is drawn alone,
-# as wide everywhere as Rich counts it.
-_EMOJI_MODIFIERS = range(0x1F3FB, 0x1F400)
-_VARIATION_SELECTORS = range(0xFE00, 0xFE10)
-
-
-def plain_text(text: str) -> str:
-    """`text` (a title, a snippet) as one line the terminal draws as wide as Rich measures it:
-    no control or format characters (escape codes, joiners, bidi marks), no emoji modifiers or
-    variation selectors, runs of white space as one space."""
-    kept = []
-    for character in text:
-        code = ord(character)
-        category = unicodedata.category(character)
-        if category in ("Cc", "Zl", "Zp"):
-            kept.append(" ")
-        elif not (
-            category.startswith("C") or code in _EMOJI_MODIFIERS or code in _VARIATION_SELECTORS
-        ):
-            kept.append(character)
-    return " ".join("".join(kept).split())
-
-
 def _snippet_parts(snippet: str) -> list[tuple[str, str]]:
     """One line of a search snippet from a word shortly before its first match, matches bold."""
-    snippet = plain_text(snippet)
+    snippet = one_line(snippet)
     mark = max(0, snippet.find(MARK_START))
     head, rest = snippet[:mark], snippet[mark:]
     cut = len(head) - SNIPPET_WIDTH // 3
