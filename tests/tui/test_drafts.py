@@ -44,14 +44,19 @@ async def test_a_send_refused_while_an_answer_streams_keeps_the_text() -> None:
         assert [row[1] for row in saved(app.services, app.conversation_id)][2] == "my follow-up"
 
 
+async def edit_over_a_draft(pilot: Pilot[None]) -> None:
+    """Ask once, type a draft, then Ctrl+G: the last question replaces the draft in the prompt."""
+    await send(pilot, "First question")
+    pilot.app.query_one(PromptInput).insert("my draft")
+    await pilot.press("ctrl+g")
+    await pilot.pause()
+    assert prompt_text(pilot) == "First question"
+
+
 async def test_escape_from_an_edit_gives_the_draft_back() -> None:
     app, _ = scripted_app(["Sure."])
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "First question")
-        app.query_one(PromptInput).insert("my draft")
-        await pilot.press("ctrl+g")
-        await pilot.pause()
-        assert prompt_text(pilot) == "First question"
+        await edit_over_a_draft(pilot)
         await pilot.press("escape")
         await pilot.pause()
         assert prompt_text(pilot) == "my draft"
@@ -60,10 +65,7 @@ async def test_escape_from_an_edit_gives_the_draft_back() -> None:
 async def test_sending_an_edit_gives_the_draft_back() -> None:
     app, _ = scripted_app(["Sure."])
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "First question")
-        app.query_one(PromptInput).insert("my draft")
-        await pilot.press("ctrl+g")
-        await pilot.pause()
+        await edit_over_a_draft(pilot)
         prompt = app.query_one(PromptInput)
         prompt.clear()
         prompt.insert("Edited question")
