@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fake_engine import ScriptedEngine, ScriptedModel
+from textual.app import App
 from textual.pilot import Pilot
 
 from termllm.app import Services, build_services
@@ -54,6 +55,11 @@ async def submit(pilot: Pilot[None], text: str) -> None:
     prompt.insert(text)
     await prompt.run_action("submit")
     await settle(pilot)
+
+
+def notices(app: App[None]) -> list[str]:
+    """The notifications' messages, oldest first."""
+    return [notification.message for notification in app._notifications]
 
 
 def shown(app: ChatApp) -> list[tuple[str, str]]:

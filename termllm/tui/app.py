@@ -27,7 +27,7 @@ from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.chat_state import ConversationDeleted, ConversationsChanged
 from termllm.tui.commands import key_actions, palette_commands
 from termllm.tui.failures import failure_text
-from termllm.tui.keymap import parse_keymap
+from termllm.tui.keymap import KeyHints, parse_keymap
 from termllm.tui.markdown_paint import warm_up
 from termllm.tui.model_actions import ModelActions
 from termllm.tui.navigation import BREAKPOINTS, pages_conversation
@@ -38,7 +38,7 @@ from termllm.tui.streaming import LiveAnswer, LiveTurn, TextEnded
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
-from termllm.tui.widgets.prompt import PromptInput
+from termllm.tui.widgets.prompt import PromptInput, prompt_placeholder
 from termllm.tui.widgets.sidebar import SIDEBAR_LIMIT, Sidebar
 from termllm.tui.widgets.status import StatusBar
 
@@ -73,10 +73,12 @@ class ChatApp(App[None]):
         # user looks at other conversations.
         self.live: LiveAnswer | None = None
         self._switch_interval = sys.getswitchinterval()
-        self.branches = Branches(self, services.history)
-        self.model_actions = ModelActions(self, self)
-        self.keymap_overrides: dict[str, str] = {}
+        overrides, self._keymap_problems = parse_keymap(services.preferences.keymap())
+        self.keymap_overrides = overrides
         """The user's keys for binding ids, as given to Textual (it keeps no public copy)."""
+        self.key_hints = KeyHints(overrides)
+        self.branches = Branches(self, services.history, self.key_hints)
+        self.model_actions = ModelActions(self, self)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # A user's theme may lack the code-block colours that app.tcss uses.
@@ -84,13 +86,17 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
-            sidebar = Sidebar(self.services.history.filter_conversations, id="sidebar")
+            sidebar = Sidebar(
+                self.services.history.filter_conversations,
+                filter_key=self.key_hints["filter_conversations"],
+                id="sidebar",
+            )
             sidebar.border_title = "Conversations"
             yield sidebar
             with Vertical(id="chat"):
                 yield ConversationView(id="messages")
-                yield PromptInput(id="prompt")
-        yield StatusBar(id="status")
+                yield PromptInput(id="prompt", placeholder=prompt_placeholder(self.key_hints))
+        yield StatusBar(cancel_key=self.key_hints["cancel"], id="status")
 
     async def on_mount(self) -> None:
         self._apply_preferences()
@@ -133,10 +139,8 @@ class ChatApp(App[None]):
             wanted = DEFAULT_THEME
         self.theme = wanted
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        overrides, key_problems = parse_keymap(preferences.keymap())
-        self.keymap_overrides = overrides
-        self.set_keymap(overrides)
-        for problem in [*loaded.problems, *key_problems]:
+        self.set_keymap(self.keymap_overrides)
+        for problem in [*loaded.problems, *self._keymap_problems]:
             self.notify(problem, severity="warning", timeout=10)
 
     def _remember_theme(self, theme: Theme) -> None:
@@ -149,7 +153,10 @@ class ChatApp(App[None]):
     def refuse_while_streaming(self) -> bool:
         """True (after saying so) while an answer streams: the model answers one at a time."""
         if self.live is not None:
-            self.notify("an answer is still streaming: Esc cancels it", severity="warning")
+            self.notify(
+                f"an answer is still streaming: {self.key_hints['cancel']} cancels it",
+                severity="warning",
+            )
         return self.live is not None
 
     def refresh_sidebar(self) -> None:
@@ -210,8 +217,8 @@ class ChatApp(App[None]):
         if self.live is not None:
             where = "" if self.live.view else " in another conversation"
             self.notify(
-                f"an answer is still streaming{where} (one at a time): wait, or Esc cancels it;"
-                " your message stays in the prompt",
+                f"an answer is still streaming{where} (one at a time): wait, or"
+                f" {self.key_hints['cancel']} cancels it; your message stays in the prompt",
                 severity="warning",
             )
             # Nothing was sent, so nothing typed may go: keys typed after that Enter may be in

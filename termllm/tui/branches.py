@@ -15,11 +15,10 @@ from termllm.errors import TermllmError
 from termllm.services.branches import BranchEntry
 from termllm.services.history import HistoryService
 from termllm.services.turn import AnswerAgain, EditedQuestion, NewQuestion, Turn
+from termllm.tui.keymap import KeyHints
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.prompt import PromptInput
-
-EDITING_TITLE = "Editing your last question · Esc keeps the original"
 
 
 def alternative_label(index: int, count: int) -> str | None:
@@ -44,9 +43,10 @@ class _Edit:
 
 
 class Branches:
-    def __init__(self, app: App[None], history: HistoryService) -> None:
+    def __init__(self, app: App[None], history: HistoryService, keys: KeyHints) -> None:
         self._app = app
         self._history = history
+        self._keys = keys
         self._editing: _Edit | None = None
         # (conversation, depth in its branch) of the message last flipped: the alternative keys
         # keep flipping it, even when the branch shown below it has alternatives of its own.
@@ -161,5 +161,9 @@ class Branches:
 
     def _show_editing(self, editing: bool) -> None:
         prompt = self._app.query_one(PromptInput)
-        prompt.border_title = EDITING_TITLE if editing else ""
+        prompt.border_title = (
+            f"Editing your last question · {self._keys['cancel']} keeps the original"
+            if editing
+            else ""
+        )
         prompt.set_class(editing, "editing")

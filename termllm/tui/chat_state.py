@@ -10,6 +10,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from termllm.app import Services
+    from termllm.tui.keymap import KeyHints
     from termllm.tui.session import ChatSession
     from termllm.tui.streaming import LiveAnswer
 
@@ -29,6 +30,11 @@ class ChatState(Protocol):
     @property
     def live(self) -> LiveAnswer | None:
         """The answer streaming now, in whichever conversation."""
+        ...
+
+    @property
+    def key_hints(self) -> KeyHints:
+        """The keys hints name, with the user's keymap applied."""
         ...
 
     def refuse_while_streaming(self) -> bool:

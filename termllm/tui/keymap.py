@@ -6,6 +6,8 @@ one-line problems for the app to show, never exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from textual.keys import Keys, key_to_character
 
 # Defaults avoid the keys TextArea binds itself (ctrl+a/e/k/u/w/x/c/v/z/y/d, ctrl+arrows),
@@ -94,6 +96,35 @@ def _clashes(keymap: dict[str, str]) -> dict[str, list[str]]:
         for key in keys.split(","):
             owners.setdefault(_canonical(key.strip()), []).append(binding_id)
     return {key: ids for key, ids in owners.items() if len(ids) > 1}
+
+
+# Key names as hints spell them where capitalising the name would not do.
+_KEY_LABELS = {"escape": "Esc", "pageup": "PgUp", "pagedown": "PgDn", "question_mark": "?"}
+
+
+def key_label(key: str) -> str:
+    """One key as the app's hints write it: "ctrl+f" is "Ctrl+F", "escape" is "Esc"."""
+    *modifiers, name = key.strip().split("+")
+    character = key_to_character(name) if len(name) > 1 else None
+    if name in _KEY_LABELS:
+        label = _KEY_LABELS[name]
+    elif character is not None and character.isprintable() and not character.isspace():
+        label = character
+    else:
+        label = name[0].upper() + name[1:]
+    return "+".join([*(modifier.capitalize() for modifier in modifiers), label])
+
+
+class KeyHints:
+    """The key a hint names for each binding id: the first of its keys, with the user's keymap
+    applied, so that no hint names a key the user moved elsewhere."""
+
+    def __init__(self, overrides: Mapping[str, str]) -> None:
+        self._overrides = dict(overrides)
+
+    def __getitem__(self, binding_id: str) -> str:
+        keys = self._overrides.get(binding_id, DEFAULT_KEYS[binding_id])
+        return key_label(keys.split(",")[0])
 
 
 def _canonical(key: str) -> str:

@@ -48,7 +48,8 @@ class ModelActions:
         if chat.refuse_while_streaming():
             return
         current = app.query_one(StatusBar).info.model
-        app.push_screen(ModelPicker(chat.services.models, current), callback=self._picked)
+        picker = ModelPicker(chat.services.models, current, pull_key=chat.key_hints["pull_model"])
+        app.push_screen(picker, callback=self._picked)
 
     def _picked(self, ref: str | PullInstead | None) -> None:
         """The conversation continues with `ref`, and new conversations start with it. Saved at
@@ -187,7 +188,8 @@ class ModelActions:
         model = result.model
         verb = "pulled" if result.downloaded else "already present:"
         self._app.notify(
-            f"{verb} {model.ref} ({format_bytes(model.size_bytes)}); F3 picks it",
+            f"{verb} {model.ref} ({format_bytes(model.size_bytes)});"
+            f" {self._chat.key_hints['model_picker']} picks it",
             title="Pull finished",
         )
 

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app, scripted_services, send, settle
+from tui_support import SIZE, notices, scripted_app, scripted_services, send, settle
 
 from termllm.app import Services, build_services
 from termllm.config import load_config
 from termllm.store import MessageRecord
 from termllm.tui.app import ChatApp
-from termllm.tui.branches import EDITING_TITLE
 from termllm.tui.widgets.messages import AnswerView, ConversationView, UserMessage
 from termllm.tui.widgets.prompt import PromptInput
 
@@ -56,10 +55,6 @@ def every(services: Services, app: ChatApp) -> list[MessageRecord]:
 def continued(services: Services, app: ChatApp) -> list[str]:
     """What `ask -c` (and the next prompt) would send."""
     return [m.content for m in services.history.resume(app.conversation_id).messages]
-
-
-def notices(app: ChatApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 async def test_regenerate_adds_a_sibling_answer_and_flipping_chooses_the_branch() -> None:
@@ -124,7 +119,7 @@ async def test_editing_the_last_question_sends_a_sibling_and_keeps_the_original(
         await press(pilot, "ctrl+g")
         prompt = app.query_one(PromptInput)
         assert prompt.text == "Second question" and prompt.has_focus
-        assert prompt.border_title == EDITING_TITLE
+        assert prompt.border_title == "Editing your last question · Esc keeps the original"
         prompt.clear()
         model.answer = ["Answer two."]
         await send(pilot, "Second question, better")

@@ -20,7 +20,7 @@ from termllm.tui.screens.confirm import ConfirmScreen
 from termllm.tui.screens.text_prompt import TextPromptScreen
 from termllm.tui.widgets.messages import AnswerView
 from termllm.tui.widgets.prompt import PromptInput
-from termllm.tui.widgets.sidebar import OLDER_HINT, SIDEBAR_LIMIT, ConversationList, FilterBox
+from termllm.tui.widgets.sidebar import SIDEBAR_LIMIT, ConversationList, FilterBox
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +105,7 @@ async def test_the_list_holds_the_most_recent_and_the_filter_finds_older_ones() 
         assert [option.id for option in options[:-1]] == recent[::-1]
         # The last entry says that there is more, and cannot be chosen.
         assert options[-1].disabled and options[-1].id is None
-        assert OLDER_HINT in str(options[-1].prompt)
+        assert "older ones: Ctrl+F to search" in str(options[-1].prompt)
         await type_filter(pilot, "origami")
         assert listed(app) == [oldest]
 

@@ -174,6 +174,8 @@ async def test_the_pull_key_in_the_picker_opens_the_pull_screen_instead(
         await pilot.press("f3")
         await settle(pilot)
         assert isinstance(app.screen, ModelPicker)
+        box = app.screen.query_one("#picker-box")
+        assert box.border_subtitle == f"Enter picks · Esc closes · {key.upper()} pulls"
         await pilot.press(key)
         await settle(pilot)
         assert isinstance(app.screen, PullScreen)

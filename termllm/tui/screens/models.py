@@ -105,16 +105,17 @@ class ModelPicker(ModalScreen[str | PullInstead | None]):
         Binding("up", "move(-1)", "Previous", show=False, id="picker_previous"),
     ]
 
-    def __init__(self, models: ModelService, current: str | None) -> None:
+    def __init__(self, models: ModelService, current: str | None, *, pull_key: str) -> None:
         super().__init__()
         self._models = models
         self._current = current
+        self._pull_key = pull_key
         self._rows: list[ModelRow] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-box") as box:
             box.border_title = "Models"
-            box.border_subtitle = "Enter picks · Esc closes · F4 pulls"
+            box.border_subtitle = f"Enter picks · Esc closes · {self._pull_key} pulls"
             yield Input(placeholder="Type to filter", id="picker-filter")
             yield Static(self._line("MODEL", *_COLUMNS, width=self._ref_width()), id="picker-head")
             yield OptionList(id="picker-list")
@@ -164,7 +165,11 @@ class ModelPicker(ModalScreen[str | PullInstead | None]):
             )
             options.add_option(Option(line, id=row.ref))
         if not shown:
-            empty = "no model matches" if self._rows else "no models on disk yet: F4 pulls one"
+            empty = (
+                "no model matches"
+                if self._rows
+                else f"no models on disk yet: {self._pull_key} pulls one"
+            )
             options.add_option(Option(empty, disabled=True))
             return
         current = next((i for i, row in enumerate(shown) if row.ref == self._current), 0)

@@ -14,9 +14,14 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from termllm.errors import TermllmError
+from termllm.tui.keymap import KeyHints
 from termllm.tui.prompt_history import PromptHistory
 
 logger = logging.getLogger(__name__)
+
+
+def prompt_placeholder(keys: KeyHints) -> str:
+    return f"Ask anything · {keys['send']} sends · {keys['newline']} new line · {keys['help']} keys"
 
 
 class PromptInput(TextArea):
@@ -31,13 +36,13 @@ class PromptInput(TextArea):
     class Submitted(Message):
         text: str
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, placeholder: str, id: str | None = None) -> None:
         super().__init__(
             id=id,
             soft_wrap=True,
             show_line_numbers=False,
             tab_behavior="focus",
-            placeholder="Ask anything · Enter sends · Shift+Enter new line · F1 keys",
+            placeholder=placeholder,
         )
         self.prompts = PromptHistory()
 

@@ -39,7 +39,6 @@ BUSY_MARK = "● "
 # The list holds the most recent conversations: building thousands of entries stalled the app
 # at every question and answer. The filter searches them all.
 SIDEBAR_LIMIT = 200
-OLDER_HINT = "older ones: Ctrl+F to search"
 
 
 class ConversationList(OptionList):
@@ -49,18 +48,18 @@ class ConversationList(OptionList):
         current: str | None,
         matches: Mapping[str, SearchHit] | None = None,
         busy: str | None = None,
-        more: bool = False,
+        older_hint: str | None = None,
     ) -> None:
         """(id, title) entries (with why each matched, when filtered), `current` highlighted;
-        `busy` is the conversation whose answer is streaming, marked in the list; `more` says
-        that older conversations exist beyond the list."""
+        `busy` is the conversation whose answer is streaming, marked in the list; `older_hint`
+        ends the list when older conversations exist beyond it."""
         self.clear_options()
         self.add_options(
             Option(_prompt(title, matches.get(key) if matches else None, key == busy), id=key)
             for key, title in entries
         )
-        if more:
-            self.add_option(Option(Content.styled(OLDER_HINT, "italic $text-muted"), disabled=True))
+        if older_hint:
+            self.add_option(Option(Content.styled(older_hint, "italic $text-muted"), disabled=True))
         self.select(current)
 
     def select(self, conversation_id: str | None) -> None:
@@ -120,16 +119,17 @@ class FilterBox(Input):
 class Sidebar(Vertical):
     """The filter box, the list, and the "no matches" line that replaces an empty result."""
 
-    def __init__(self, find: FindConversations, *, id: str | None = None) -> None:
+    def __init__(self, find: FindConversations, *, filter_key: str, id: str | None = None) -> None:
         super().__init__(id=id)
         self._find = find
+        self._filter_key = filter_key
         self._conversations: list[ConversationRecord] = []
         self._current: str | None = None
         self._busy: str | None = None
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield FilterBox(placeholder="Filter (Ctrl+F)", id="filter")
+        yield FilterBox(placeholder=f"Filter ({self._filter_key})", id="filter")
         yield Static(id="no-matches", markup=False)
         yield ConversationList(id="conversations")
 
@@ -209,7 +209,8 @@ class Sidebar(Vertical):
                 (key, hit.conversation_title) for key, hit in matches.items() if key not in listed
             ]
             more = False
-        self.query_one(ConversationList).show(shown, self._current, matches, self._busy, more)
+        hint = f"older ones: {self._filter_key} to search" if more else None
+        self.query_one(ConversationList).show(shown, self._current, matches, self._busy, hint)
         empty = self.query_one("#no-matches", Static)
         empty.display = matches is not None and not shown
         empty.update(f"No conversation matches “{query}”")

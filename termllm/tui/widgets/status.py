@@ -31,6 +31,10 @@ def placement_text(report: LoadReport) -> str:
 class StatusBar(Static):
     info: reactive[StatusInfo] = reactive(StatusInfo, always_update=True)
 
+    def __init__(self, *, cancel_key: str, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._cancel_key = cancel_key
+
     def change(self, **fields: object) -> None:
         self.info = replace(self.info, **fields)  # type: ignore[arg-type]
 
@@ -43,5 +47,5 @@ class StatusBar(Static):
         if info.tokens_per_s is not None:
             parts.append(f"{info.tokens_per_s:.1f} tok/s")
         if info.busy:
-            parts.append(f"{info.busy}… Esc cancels")
+            parts.append(f"{info.busy}… {self._cancel_key} cancels")
         self.update(" · ".join(parts))
