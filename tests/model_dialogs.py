@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from cache_builder import add_cached_repo
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -20,16 +18,6 @@ def add_tiny_model() -> str:
     (and the picker shows as unreadable facts)."""
     add_cached_repo(load_config().paths.hub_cache, TINY_REPO, {"tiny-Q8_0.gguf": b"GGUF tiny"})
     return TINY_REF
-
-
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
-    """Pause until `condition` holds: a dialog's result reaches the app a few messages after
-    its worker ends."""
-    for _ in range(200):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the condition never held")
 
 
 def fill(pilot: Pilot[None], selector: str, value: str) -> None:

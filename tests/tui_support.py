@@ -3,7 +3,7 @@ driving it: sending prompts and waiting for what they started."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from fake_engine import ScriptedEngine, ScriptedModel
 from textual.app import App
@@ -40,6 +40,16 @@ async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    """Pause until `condition` holds: a dialog's result reaches the app a few messages after
+    its worker ends."""
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the condition never held")
 
 
 async def send(pilot: Pilot[None], text: str) -> None:

@@ -21,11 +21,12 @@ from termllm.app import Services
 from termllm.domain import Completion
 from termllm.errors import TermllmError
 from termllm.services.turn import LONG_PROMPT_TOKENS, Turn
-from termllm.tui import conversation_actions, copying
+from termllm.tui import conversation_actions
 from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
 from termllm.tui.chat_state import ConversationDeleted, ConversationsChanged
 from termllm.tui.commands import key_actions, palette_commands
+from termllm.tui.copying import Copier
 from termllm.tui.failures import failure_text
 from termllm.tui.keymap import KeyHints, parse_keymap
 from termllm.tui.markdown_paint import warm_up
@@ -79,6 +80,7 @@ class ChatApp(App[None]):
         self.key_hints = KeyHints(overrides)
         self.branches = Branches(self, services.history, self.key_hints)
         self.model_actions = ModelActions(self, self)
+        self.copier = Copier(self)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # A user's theme may lack the code-block colours that app.tcss uses.
@@ -245,9 +247,12 @@ class ChatApp(App[None]):
         self.query_one(PromptInput).focus()
 
     def action_cancel(self) -> None:
-        """Stop the streaming answer, whichever conversation is on screen; else leave an edit."""
+        """Stop the streaming answer, whichever conversation is on screen; else drop the
+        message selection; else leave an edit."""
         if self.live is not None:
             self.live.cancel.set()
+        elif self.query_one(ConversationView).selected_message is not None:
+            self.query_one(ConversationView).clear_selection()
         else:
             self.branches.abort_edit()
 
@@ -270,11 +275,14 @@ class ChatApp(App[None]):
         if not self.refuse_while_streaming():
             self.branches.start_edit(self.conversation_id)
 
+    def action_select_message(self, step: int) -> None:
+        self.query_one(ConversationView).select_message(step)
+
     def action_copy_answer(self) -> None:
-        copying.copy_answer(self)
+        self.copier.copy_message()
 
     def action_copy_code_block(self) -> None:
-        copying.copy_code_block(self)
+        self.copier.copy_code_block()
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)

@@ -10,13 +10,15 @@ from termllm.tui.keymap import DEFAULT_KEYS
 # (binding id, action, description); the prompt's own keys (send, newline) live on the prompt.
 _APP_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("new_conversation", "new_conversation", "New conversation"),
-    ("cancel", "cancel", "Cancel the answer or edit"),
+    ("cancel", "cancel", "Cancel the answer, selection or edit"),
     ("regenerate", "regenerate", "Regenerate the answer"),
     ("previous_alternative", "previous_alternative", "Previous alternative"),
     ("next_alternative", "next_alternative", "Next alternative"),
     ("edit_last_message", "edit_last_message", "Edit the last question"),
-    ("copy_answer", "copy_answer", "Copy the answer"),
-    ("copy_code_block", "copy_code_block", "Copy the code block"),
+    ("select_previous_message", "select_message(-1)", "Select the message above"),
+    ("select_next_message", "select_message(1)", "Select the message below"),
+    ("copy_answer", "copy_answer", "Copy the selection or the last answer"),
+    ("copy_code_block", "copy_code_block", "Copy its code block (again: previous)"),
     ("help", "help", "Help"),
     ("focus_sidebar", "focus_sidebar", "Conversations"),
     ("focus_prompt", "focus_prompt", "Prompt"),

@@ -20,6 +20,8 @@ DEFAULT_KEYS: dict[str, str] = {
     "previous_alternative": "alt+left",
     "next_alternative": "alt+right",
     "edit_last_message": "ctrl+g",
+    "select_previous_message": "alt+up",
+    "select_next_message": "alt+down",
     "copy_answer": "ctrl+o",
     "copy_code_block": "ctrl+b",
     "new_conversation": "ctrl+n",

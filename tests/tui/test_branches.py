@@ -18,11 +18,6 @@ from termllm.tui.widgets.prompt import PromptInput
 
 pytestmark = pytest.mark.anyio
 
-CODE_ANSWER = [
-    "Two blocks:\n\n```sh\necho one\n```\n\n",
-    "```python\nprint('two')\nprint('three')\n```\n\nDone.",
-]
-
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -217,19 +212,6 @@ async def test_regenerating_while_an_answer_streams_is_refused() -> None:
         assert [m.role for m in every(app.services, app)] == ["user", "assistant"]
 
 
-async def test_copying_the_answer_and_its_last_code_block() -> None:
-    app, _ = scripted_app(CODE_ANSWER)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await send(pilot, "Code please")
-        await press(pilot, "ctrl+o")
-        assert app.clipboard == "".join(CODE_ANSWER)
-        assert notices(app)[-1] == "copied the answer (12 lines)"
-        await press(pilot, "ctrl+b")
-        assert app.clipboard == "print('two')\nprint('three')"
-        assert notices(app)[-1] == "copied the python code block (2 lines)"
-
-
 async def test_the_actions_are_in_the_command_palette_and_the_help() -> None:
     app, _ = scripted_app(["Listed."])
     async with app.run_test(size=SIZE) as pilot:
@@ -241,8 +223,8 @@ async def test_the_actions_are_in_the_command_palette_and_the_help() -> None:
             "Previous alternative",
             "Next alternative",
             "Edit the last question",
-            "Copy the answer",
-            "Copy the code block",
+            "Copy the selection or the last answer",
+            "Copy its code block (again: previous)",
         ):
             assert title in commands
         await commands["Regenerate the answer"].callback()  # type: ignore[misc]

@@ -19,7 +19,7 @@ ISSUE_ACTIONS = {
     *("rename_conversation", "delete_conversation", "export_conversation", "model_picker"),
     *("pull_model", "conversation_settings", "focus_sidebar", "focus_prompt"),
     *("filter_conversations", "command_palette", "help", "quit", "switch_theme"),
-    *("scroll_up", "scroll_down"),
+    *("scroll_up", "scroll_down", "select_previous_message", "select_next_message"),
 }
 
 

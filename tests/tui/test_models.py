@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from fake_engine import ScriptedEngine, ScriptedModel
-from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model, wait_until
+from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model
 from textual.widgets import OptionList
-from tui_support import SIZE, settle, submit
+from tui_support import SIZE, settle, submit, wait_until
 
 from termllm.app import build_services
 from termllm.config import load_config

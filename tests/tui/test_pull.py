@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from fakehub import FakeHub
-from model_dialogs import wait_until
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, ProgressBar, Static
-from tui_support import SIZE, scripted_services, settle
+from tui_support import SIZE, scripted_services, settle, wait_until
 
 from termllm.config import load_config
 from termllm.tui.app import ChatApp

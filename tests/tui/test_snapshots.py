@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from tui_support import SIZE, scripted_app, scripted_services
+from tui_support import SIZE, scripted_app, scripted_services, wait_until
 
 from termllm.domain import GenParams
 from termllm.tui.app import ChatApp
 from termllm.tui.widgets.prompt import PromptInput
+from termllm.tui.widgets.sidebar import ConversationList
 
 CODE_ANSWER = [
     "Here is a **greeting** in Python:\n\n",
@@ -74,7 +75,9 @@ def test_the_filtered_conversation_list(snap_compare: Any) -> None:
     async def filter_list(pilot: Pilot[None]) -> None:
         await settle(pilot)
         await pilot.press("ctrl+f", *"past")
-        await pilot.pause(0.3)
+        # The filter waits for typing to pause, then searches in a worker.
+        conversations = pilot.app.query_one(ConversationList)
+        await wait_until(pilot, lambda: conversations.option_count == 2)
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=filter_list)

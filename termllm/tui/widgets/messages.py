@@ -1,5 +1,6 @@
 """The conversation pane: user messages as plain text, answers as Markdown streamed in place.
-A message with alternatives (regenerated answers, edited questions) says which one it is."""
+A message with alternatives (regenerated answers, edited questions) says which one it is; one
+message at a time can be selected, for the copy keys."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 
 from textual.containers import VerticalScroll
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Static
 
 from termllm.tui.widgets.answer import AnswerView
@@ -16,6 +18,7 @@ from termllm.tui.widgets.answer import AnswerView
 class UserMessage(Static):
     def __init__(self, text: str) -> None:
         super().__init__(text, markup=False, classes="message user")
+        self.text = text
 
     def set_alternative(self, label: str | None) -> None:
         # The bottom edge has no right corner for Textual to space the label from.
@@ -33,6 +36,41 @@ class ConversationView(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._idle_painting: Timer | None = None
+        self._selected: Widget | None = None
+
+    @property
+    def selected_message(self) -> Widget | None:
+        """The message selected for copying, while it is on screen."""
+        if self._selected is not None and self._selected.parent is not self:
+            self._selected = None
+        return self._selected
+
+    def select_message(self, step: int) -> Widget | None:
+        """Select the message `step` places from the selected one (-1: the one above). With
+        none selected, a step up selects the last message; a step down past the last one
+        leaves the selection."""
+        messages: list[Widget] = [
+            c for c in self.children if isinstance(c, UserMessage | AnswerView)
+        ]
+        current = self.selected_message
+        if current is None:
+            index = len(messages) - 1 if step < 0 else len(messages)
+        else:
+            index = max(messages.index(current) + step, 0)
+        self.clear_selection()
+        if index >= len(messages):
+            return None
+        chosen = self._selected = messages[index]
+        chosen.add_class("selected")
+        # A message taller than the view shows its start.
+        tall = chosen.outer_size.height > self.size.height
+        self.scroll_to_widget(chosen, animate=False, top=tall)
+        return chosen
+
+    def clear_selection(self) -> None:
+        if self._selected is not None:
+            self._selected.remove_class("selected")
+        self._selected = None
 
     def on_answer_view_unpainted(self, event: AnswerView.Unpainted) -> None:
         event.stop()
