@@ -1,17 +1,25 @@
-"""`termllm history ls | show | search | export | import | rm | rename`."""
+"""`termllm history ls | show | search | export | import | rm | rename`.
+
+Titles, models and messages are text from anywhere (a model's output, an imported file): what
+is shown goes through safe_text, and JSON leaves no control character raw. Text arguments go
+through `argument_text` (bytes that are not UTF-8 become U+FFFD); paths keep their bytes, so a
+file with such a name can still be read.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from termllm.cli.context import services
-from termllm.cli.output import note, print_json, print_table, stdout_console
+from termllm.cli.output import note, print_table, stdout_console, to_jsonable
 from termllm.errors import StorageError, UsageError
+from termllm.safe_text import argument_text, one_line
 from termllm.services.export_markdown import when, write_export
 
 if TYPE_CHECKING:
@@ -19,9 +27,25 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Browse, search, export and tidy saved conversations.")
 
+# Most characters of a title or model a list or a status line shows.
+TITLE_CHARS = 80
+MODEL_CHARS = 60
+# JSON leaves DEL and the C1 controls (U+0080 to U+009F, which terminals read as escape codes
+# too) as they are; escaped, the text is the same JSON.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
 
 def _history(ctx: typer.Context) -> HistoryService:
     return services(ctx).history
+
+
+def _json_text(value: Any) -> str:
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    return _RAW_CONTROLS.sub(lambda found: f"\\u{ord(found.group()):04x}", text) + "\n"
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(_json_text(value))
 
 
 @app.command("ls")
@@ -33,7 +57,7 @@ def list_conversations(
     """Recent conversations: id, title, model, messages, last update."""
     conversations = _history(ctx).recent(limit)
     if as_json:
-        print_json(conversations)
+        _print_json(conversations)
         return
     if not conversations:
         note('No conversations yet: `termllm ask "…"` starts one.')
@@ -41,7 +65,13 @@ def list_conversations(
     print_table(
         ("ID", "TITLE", "MODEL", "MESSAGES", "UPDATED"),
         [
-            (c.id, c.title, c.model or "?", str(c.message_count), when(c.updated_at))
+            (
+                c.id,
+                one_line(c.title, TITLE_CHARS),
+                one_line(c.model, MODEL_CHARS) if c.model else "?",
+                str(c.message_count),
+                when(c.updated_at),
+            )
             for c in conversations
         ],
     )
@@ -55,9 +85,12 @@ def show(
 ) -> None:
     """A conversation's transcript (the current branch)."""
     history = _history(ctx)
+    conversation_id = argument_text(conversation_id)
     if as_json:
-        print_json(history.export_json([history.find(conversation_id).id]))
+        _print_json(history.export_json([history.find(conversation_id).id]))
         return
+    # The Markdown is made safe to show (see export_markdown), and Rich reads it as Markdown,
+    # never as its own markup.
     text = history.export_markdown([conversation_id])
     if sys.stdout.isatty():
         from rich.markdown import Markdown
@@ -75,19 +108,21 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Full-text search across every conversation, best matches first."""
+    query = argument_text(query)
     hits = _history(ctx).search(query, limit)
     if as_json:
-        print_json(hits)
+        _print_json(hits)
         return
     if not hits:
-        note(f"no messages match {query!r}")
+        note(f"no messages match {one_line(query, TITLE_CHARS)!r}")
         return
     console = stdout_console()
     if console.is_terminal:
         from rich.text import Text
 
         for hit in hits:
-            header = Text(f"{hit.conversation_id}  {hit.conversation_title}", style="bold")
+            title = one_line(hit.conversation_title, TITLE_CHARS)
+            header = Text(f"{hit.conversation_id}  {title}", style="bold")
             snippet = Text()
             for index, part in enumerate(hit.snippet.replace("]", "[").split("[")):
                 snippet.append(part, style="reverse" if index % 2 else "")
@@ -97,7 +132,12 @@ def search(
     print_table(
         ("ID", "TITLE", "ROLE", "MATCH"),
         [
-            (hit.conversation_id, hit.conversation_title, hit.role or "title", hit.snippet)
+            (
+                hit.conversation_id,
+                one_line(hit.conversation_title, TITLE_CHARS),
+                hit.role or "title",
+                hit.snippet,
+            )
             for hit in hits
         ],
     )
@@ -115,11 +155,11 @@ def export(
     history = _history(ctx)
     if output_format not in {"md", "json"}:
         raise UsageError(f"--format: expected md or json, got {output_format!r}")
-    ids = history.all_ids() if export_all else list(conversation_ids or [])
+    ids = history.all_ids() if export_all else [argument_text(i) for i in conversation_ids or []]
     if not ids:
         raise UsageError("name conversations to export, or pass --all")
     if output_format == "json":
-        text = json.dumps(history.export_json(ids), indent=2, ensure_ascii=False) + "\n"
+        text = _json_text(history.export_json(ids))
     else:
         text = history.export_markdown(ids)
     if output is None:
@@ -134,16 +174,22 @@ def import_(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="A JSON file written by `history export -f json`."),
 ) -> None:
-    """Restore conversations from a JSON export, under new ids; nothing is overwritten."""
+    """Restore conversations from a JSON export, all or none; nothing is overwritten, and a
+    conversation the history already holds is skipped."""
+    shown = one_line(argument_text(str(path)))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise StorageError(f"cannot read {path}: {err.strerror or err}") from err
+        raise StorageError(f"cannot read {shown}: {err.strerror or err}") from err
     except ValueError as err:
-        raise UsageError(f"{path} is not JSON: {err}") from err
-    imported = _history(ctx).import_json(data)
-    for conversation in imported:
-        note(f"imported {conversation.id}  {conversation.title}")
+        raise UsageError(f"{shown} is not JSON: {one_line(str(err), TITLE_CHARS)}") from err
+    except RecursionError as err:
+        raise UsageError(f"{shown} is not a termllm export: it nests too deeply") from err
+    result = _history(ctx).import_json(data)
+    for conversation in result.imported:
+        note(f"imported {conversation.id}  {one_line(conversation.title, TITLE_CHARS)}")
+    if result.skipped:
+        note(f"skipped {len(result.skipped)} already present")
 
 
 @app.command("rm")
@@ -154,11 +200,11 @@ def remove(
 ) -> None:
     """Delete conversations and all their messages."""
     history = _history(ctx)
-    found = [history.find(conversation_id) for conversation_id in conversation_ids]
+    found = [history.find(argument_text(conversation_id)) for conversation_id in conversation_ids]
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("not asking on a non-terminal: pass -y to delete")
-        titles = ", ".join(f"{c.id} ({c.title})" for c in found)
+        titles = ", ".join(f"{c.id} ({one_line(c.title, TITLE_CHARS)})" for c in found)
         if not typer.confirm(f"Delete {titles}?", default=False, err=True):
             note("nothing deleted")
             raise typer.Exit(1)
@@ -173,5 +219,5 @@ def rename(
     title: str = typer.Argument(..., help="The new title."),
 ) -> None:
     """Give a conversation a new title."""
-    renamed = _history(ctx).rename(conversation_id, title)
-    note(f"{renamed.id} is now titled {renamed.title!r}")
+    renamed = _history(ctx).rename(argument_text(conversation_id), argument_text(title))
+    note(f"{renamed.id} is now titled {one_line(renamed.title, TITLE_CHARS)!r}")

@@ -17,6 +17,7 @@ from termllm.cli.output import (
     to_jsonable,
 )
 from termllm.errors import ExitCode, UsageError
+from termllm.safe_text import one_line
 from termllm.units import format_bytes, format_count
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from termllm.services.models import ModelInfo
 
 REF_HELP = "owner/repo[:QUANT], owner/repo/file.gguf, a path to a .gguf file, or a local name."
+# Most characters `info` shows of a string from a model file's header (a name, a license).
+METADATA_CHARS = 120
 
 
 def pull(ctx: typer.Context, ref: str = typer.Argument(..., help=REF_HELP)) -> None:
@@ -41,7 +44,9 @@ def pull(ctx: typer.Context, ref: str = typer.Argument(..., help=REF_HELP)) -> N
         raise typer.Exit(ExitCode.INTERRUPTED) from None
     model = result.model
     verb = "pulled" if result.downloaded else "already present:"
-    note(f"{verb} {model.ref} ({format_bytes(model.size_bytes)}) → {model.path}")
+    size = format_bytes(model.size_bytes)
+    # Names and paths come from the Hub: one safe line each.
+    note(f"{verb} {one_line(model.ref)} ({size}) → {one_line(str(model.path))}")
 
 
 def ls(
@@ -70,7 +75,8 @@ def ls(
         )
         for model, fact in listed
     ]
-    print_table(columns, rows)
+    # File names (from the Hub, from anyone) and quant names from headers: safe lines.
+    print_table(columns, [tuple(one_line(cell) for cell in row) for row in rows])
 
 
 def _model_json(model: LocalModel, fact: ModelFacts) -> dict[str, Any]:
@@ -109,11 +115,11 @@ def rm(
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"not asking on a non-terminal: pass -y to delete {model.ref}")
-        if not typer.confirm(f"Delete {model.ref} ({size})?", default=False, err=True):
+        if not typer.confirm(f"Delete {one_line(model.ref)} ({size})?", default=False, err=True):
             note("nothing deleted")
             raise typer.Exit(1)
     freed = services.models.remove(model)
-    note(f"removed {model.ref}, freed {format_bytes(freed)}")
+    note(f"removed {one_line(model.ref)}, freed {format_bytes(freed)}")
 
 
 def info(
@@ -144,22 +150,30 @@ def _info_json(details: ModelInfo) -> dict[str, Any]:
 
 def _print_info(details: ModelInfo) -> None:
     summary, memory = details.summary, details.memory
+
+    def metadata(value: str | None) -> str:
+        # A string from the file's header: anything its author wrote, of any length.
+        return one_line(value, METADATA_CHARS) if value else "?"
+
     template = "none (a generic format will be used)"
     if summary.chat_template:
-        template = f"yes ({summary.chat_template_family})"
+        template = f"yes ({metadata(summary.chat_template_family)})"
     rows: list[tuple[str, str]] = [
-        ("model", details.ref),
-        ("name", summary.name or "?"),
-        ("location", details.location + (f" ({details.parts} parts)" if details.parts > 1 else "")),
-        ("architecture", summary.architecture or "?"),
+        ("model", one_line(details.ref)),
+        ("name", metadata(summary.name)),
+        (
+            "location",
+            one_line(details.location) + (f" ({details.parts} parts)" if details.parts > 1 else ""),
+        ),
+        ("architecture", metadata(summary.architecture)),
         ("parameters", format_count(summary.parameter_count)),
-        ("quantization", summary.quant or "?"),
+        ("quantization", metadata(summary.quant)),
         ("file size", format_bytes(summary.file_size)),
         ("trained context", str(summary.context_length or "?")),
         ("layers", str(summary.block_count or "?")),
         ("embedding size", str(summary.embedding_length or "?")),
         ("chat template", template),
-        ("license", summary.license or "?"),
+        ("license", metadata(summary.license)),
         (
             f"memory at {details.context_size} ctx",
             f"~{format_bytes(memory.total_bytes)} (weights {format_bytes(memory.weights_bytes)},"

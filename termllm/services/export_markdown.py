@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from termllm.errors import StorageError
-from termllm.safe_text import one_line
+from termllm.safe_text import one_line, text_block
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,30 +20,33 @@ if TYPE_CHECKING:
 SLUG_LENGTH = 60
 _NOT_WORD = re.compile(r"[^\w]+")
 _BACKTICKS = re.compile(r"`+")
-# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned
-# characters, and line and paragraph separators.
 
 
 def conversation_markdown(conversation: ConversationRecord, branch: Sequence[MessageRecord]) -> str:
     """A heading with the title, the id, model and start, then one section per message; a
-    failed answer's section ends with why it failed."""
+    failed answer's section ends with why it failed.
+
+    Every text in it came from a model or a file (an import): it is made safe to show, since
+    the document is printed by `history show` and read in terminals; the JSON export is the
+    one that keeps every character.
+    """
     lines = [
-        f"# {conversation.title}",
+        f"# {one_line(conversation.title)}",
         "",
         f"- id: {conversation.id}",
-        f"- model: {conversation.model or '?'}",
+        f"- model: {one_line(conversation.model or '?')}",
         f"- started: {when(conversation.created_at)}",
         "",
     ]
     if conversation.system_prompt:
-        lines += ["## System", "", conversation.system_prompt, ""]
+        lines += ["## System", "", text_block(conversation.system_prompt), ""]
     for message in branch:
         heading = message.role.capitalize()
         if message.finish_reason and message.finish_reason != "stop":
             heading += f" ({message.finish_reason})"
         lines += [f"## {heading}", ""]
         if message.content or message.error is None:
-            lines += [message.content, ""]
+            lines += [text_block(message.content), ""]
         if message.error is not None:
             reason = one_line(message.error)
             lines += [f"(failed: {code_span(reason)})" if reason else "(failed)", ""]

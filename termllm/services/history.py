@@ -25,7 +25,13 @@ from termllm.services.export_markdown import conversation_markdown
 from termllm.services.state_cache import ConversationStates
 
 if TYPE_CHECKING:
-    from termllm.store import ConversationRecord, HistoryStore, MessageRecord, SearchHit
+    from termllm.store import (
+        ConversationRecord,
+        HistoryStore,
+        ImportResult,
+        MessageRecord,
+        SearchHit,
+    )
 
 TITLE_LENGTH = 80
 # Enough hits that a word common to many messages still finds every conversation holding it.
@@ -266,13 +272,14 @@ class HistoryService:
     def all_ids(self) -> list[str]:
         return [conversation.id for conversation in self.store.list_conversations(None)]
 
-    def import_json(self, data: Any) -> list[ConversationRecord]:
-        """Restore exported conversations under new ids; nothing existing is touched."""
+    def import_json(self, data: Any) -> ImportResult:
+        """Restore exported conversations, all or none (see HistoryStore.import_conversations):
+        nothing existing is touched, and a conversation the history holds is skipped."""
         if isinstance(data, Mapping) and data.get("format") == EXPORT_ALL_FORMAT:
             items = data.get("conversations")
             if not isinstance(items, list):
                 raise UsageError("not a termllm history export: 'conversations' is not a list")
-            return [self.store.import_conversation(item) for item in items]
+            return self.store.import_conversations(items)
         if not isinstance(data, Mapping):
             raise UsageError("not a termllm export: expected a JSON object")
-        return [self.store.import_conversation(data)]
+        return self.store.import_conversations([data])

@@ -1,5 +1,6 @@
-"""Opening the history database so that several processes can share it, transactions, and the
-translation of SQLite failures into errors a user can read."""
+"""Opening the history database so that several processes can share it (or, where it cannot be
+written, only read it), transactions, and the translation of SQLite failures into errors a user
+can read."""
 
 from __future__ import annotations
 
@@ -11,10 +12,24 @@ from pathlib import Path
 
 from termllm.errors import StorageError
 
-# How long a writer waits for another process's write to finish before giving up. Writes are
-# single messages, so any real wait is milliseconds; this only bounds a stuck peer.
-BUSY_TIMEOUT_S = 10.0
+# How long a writer waits for another process's write to finish before giving up. Most writes
+# are single messages (milliseconds) and an import commits every half second, but one imported
+# conversation is written whole and a migration rebuilds indexes, which on a large history
+# takes many seconds: giving up then would lose the question an `ask` was saving. This only
+# bounds a stuck peer.
+BUSY_TIMEOUT_S = 60.0
 _WAL_RETRY_S = 0.005
+# SQLite's primary result codes for a file that cannot be written where it is: no permission,
+# a read-only file or folder (the -wal and -shm files cannot be made), a full or failing disk.
+_CANNOT_WRITE = frozenset(
+    {
+        sqlite3.SQLITE_PERM,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+    }
+)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -29,6 +44,52 @@ def connect(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
+
+
+def cannot_write(err: sqlite3.Error) -> bool:
+    """Whether `err` says the database cannot be written here, rather than that it is bad."""
+    code: int = getattr(err, "sqlite_errorcode", -1)
+    return (code & 0xFF) in _CANNOT_WRITE
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, to an existing database that cannot be written.
+
+    SQLite reads a WAL database through its -shm file, which it must create or grow: in a
+    read-only folder or on a full disk it cannot. The database is then read as immutable
+    (without the -shm file), which is only right when no -wal file holds commits not yet
+    copied into it: with one, this refuses rather than show an older history.
+    """
+    uri = path.absolute().as_uri()
+    try:
+        return _opened(f"{uri}?mode=ro")
+    except sqlite3.Error as err:
+        if not cannot_write(err):
+            raise storage_error(path, err) from err
+        wal = path.with_name(f"{path.name}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StorageError(
+                f"cannot read {path}: its latest changes are still in {wal.name}, which only "
+                f"a termllm that can write there can merge ({err})"
+            ) from err
+    try:
+        return _opened(f"{uri}?mode=ro&immutable=1")
+    except sqlite3.Error as err:
+        if cannot_write(err):
+            # Not even reading works (no permission to read, a failing disk).
+            raise StorageError(f"cannot read {path} ({err})") from err
+        raise storage_error(path, err) from err
+
+
+def _opened(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        # Reading the schema opens the file (and the -shm file) now rather than at first use.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def configure(conn: sqlite3.Connection) -> None:
@@ -91,6 +152,10 @@ def storage_error(path: Path, err: sqlite3.Error) -> StorageError:
         return StorageError(f"{path} is not a readable termllm history database ({text})")
     if "locked" in text or "busy" in text:
         return StorageError(f"{path} is locked by another termllm process; try again")
+    if cannot_write(err):
+        return StorageError(
+            f"cannot write {path} ({text}): its folder must be writable and the disk not full"
+        )
     if "no such module: fts5" in text or "no such tokenizer" in text:
         return StorageError(
             f"cannot use {path}: the history needs SQLite 3.34 or newer with FTS5 "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -59,6 +61,12 @@ def bounded_error(text: str) -> str:
     return text
 
 
+def finite_timings(timings: Mapping[str, float]) -> dict[str, float]:
+    """The timings that were measured: NaN or an infinity (a rate over no time) is left out,
+    as it has no JSON form and an export must stay JSON."""
+    return {name: float(value) for name, value in timings.items() if math.isfinite(value)}
+
+
 @dataclass(frozen=True)
 class SearchHit:
     conversation_id: str
@@ -70,3 +78,10 @@ class SearchHit:
     snippet: str
     # Smaller is better; hits come sorted by it.
     rank: float
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: tuple[ConversationRecord, ...]
+    # Conversations the history already held (by id), left as they are.
+    skipped: tuple[str, ...]

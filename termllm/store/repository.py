@@ -1,8 +1,9 @@
 """The history store: conversations and their messages in one SQLite file that every termllm
 process (each `ask`, the TUI) opens and writes at the same time.
 
-Every write is one short transaction, committed before the method returns. Messages are never
-edited: regenerating or editing adds a sibling under the same parent, so old answers stay.
+Every write is one short transaction, committed before the method returns (an import, which
+may be long, is several: see `import_conversations`). Messages are never edited: regenerating
+or editing adds a sibling under the same parent, so old answers stay.
 """
 
 from __future__ import annotations
@@ -12,32 +13,37 @@ import json
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
-from termllm.errors import ConversationNotFoundError, UsageError
+from termllm.errors import ConversationNotFoundError, StorageError, UsageError
 from termllm.store import search as fulltext
 from termllm.store.branches import branch_to, current_leaf, message_in, newest_under, siblings
-from termllm.store.connection import configure, connect, sqlite_errors, transaction
-from termllm.store.exchange import parse_export, to_export
-from termllm.store.migrations import check_known, migrate, schema_version
+from termllm.store.connection import sqlite_errors, transaction
+from termllm.store.exchange import parse_exports, to_export
+from termllm.store.ids import derived_id, is_id
+from termllm.store.opening import open_history
 from termllm.store.records import (
     FINISH_REASONS,
     ROLES,
     ConversationRecord,
+    ImportResult,
     MessageRecord,
     SearchHit,
     bounded_error,
+    finite_timings,
 )
 from termllm.store.rows import (
     CONVERSATION_SELECT,
     conversation_from_row,
     insert_conversation,
+    insert_imported,
     insert_message,
     messages_of,
     require_conversation,
+    row_exists,
     unused_id,
 )
 
@@ -45,32 +51,42 @@ __all__ = ["ConversationRecord", "HistoryStore", "MessageRecord", "SearchHit"]
 
 # Most ids the "ambiguous prefix" error lists.
 _SHOWN_CANDIDATES = 5
+# An import commits after about this long and lets other writers in before going on, so a
+# large file delays a concurrent `ask` by this much rather than by the whole import.
+IMPORT_BATCH_S = 0.5
+# Longer than the 100 ms SQLite's busy handler sleeps between tries once it has waited a
+# while: a writer waiting for the lock finds it free at least once between two batches.
+IMPORT_PAUSE_S = 0.15
 
 
 class HistoryStore:
     """Open with `HistoryStore.open(path)`; safe to share between threads of one process."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, backup_path: Path | None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        backup_path: Path | None,
+        read_only: StorageError | None = None,
+    ) -> None:
         self._conn = conn
         self._path = path
         self._lock = threading.Lock()
         self.backup_path = backup_path
         """The copy made before this open migrated an older schema, if it did."""
+        self.read_only = read_only
+        """Why this history can only be read (what every write raises), or None."""
 
     @classmethod
     def open(cls, path: Path) -> HistoryStore:
-        """Open (creating the file and its folders if needed) and bring the schema up to date."""
-        conn = connect(path)
-        try:
-            with sqlite_errors(path):
-                # Before changing any setting: a newer termllm's database is left untouched.
-                check_known(schema_version(conn), path)
-                configure(conn)
-            backup_path = migrate(conn, path)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, path, backup_path)
+        """Open (creating the file and its folders if needed) and bring the schema up to date.
+
+        Where the history cannot be written (a read-only folder or file, a full disk) it is
+        opened to be read, as browsing needs: every read works, and every write raises a
+        StorageError that says why (see opening.py).
+        """
+        opened = open_history(path)
+        return cls(opened.conn, path, opened.backup_path, opened.read_only)
 
     @property
     def path(self) -> Path:
@@ -93,6 +109,8 @@ class HistoryStore:
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        if write and self.read_only is not None:
+            raise StorageError(f"cannot save to the history: {self.read_only.message}")
         with self._lock, sqlite_errors(self._path), transaction(self._conn, write=write) as conn:
             yield conn
 
@@ -170,7 +188,7 @@ class HistoryStore:
                 created_at=max(time.time(), newest or 0.0),
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
-                timings=None if timings is None else {k: float(v) for k, v in timings.items()},
+                timings=None if timings is None else finite_timings(timings),
                 finish_reason=finish_reason,
                 error=None if error is None else bounded_error(error),
             )
@@ -332,37 +350,57 @@ class HistoryStore:
             conversation = require_conversation(conn, conversation_id)
             return to_export(conversation, messages_of(conn, conversation_id))
 
-    def import_conversation(self, data: Mapping[str, object]) -> ConversationRecord:
-        """Add an exported conversation under new ids; raises UsageError if `data` is not one."""
-        exported, exported_messages = parse_export(data)
-        with self._transaction(write=True) as conn:
-            conversation_id = unused_id(conn, "conversations")
-            insert_conversation(
-                conn,
-                conversation_id,
-                exported.title,
-                exported.model,
-                exported.system_prompt,
-                json.dumps(exported.params, ensure_ascii=False),
-                exported.created_at,
-                exported.updated_at,
-            )
-            new_ids: dict[str, str] = {}
-            for message in exported_messages:
-                new_ids[message.id] = unused_id(conn, "messages")
-                parent_id = None if message.parent_id is None else new_ids[message.parent_id]
-                insert_message(
-                    conn,
-                    replace(
-                        message,
-                        id=new_ids[message.id],
-                        conversation_id=conversation_id,
-                        parent_id=parent_id,
-                    ),
-                )
-            if exported.leaf_id is not None:
+    def import_conversations(self, exports: Sequence[object]) -> ImportResult:
+        """Add exported conversations (see exchange.py), all or none.
+
+        Every export is checked before anything is written: one that is not importable raises
+        ExportFormatError naming it, and nothing is added. A conversation keeps its id (one not
+        of termllm's form gets an id derived from it), and one whose id the history already
+        holds is skipped: importing a file again adds nothing twice, and restoring a deleted
+        conversation gives it back its id. A message keeps its id unless another has it.
+
+        Writing takes one transaction per IMPORT_BATCH_S, each holding whole conversations (a
+        reader never sees half of one, nor a kill leave half of one), with a pause between so
+        other processes can save their messages meanwhile. If writing fails part way, what this
+        import had added is removed again.
+        """
+        pending = deque(parse_exports(exports))
+        imported: list[ConversationRecord] = []
+        skipped: list[str] = []
+        try:
+            while pending:
+                with self._transaction(write=True) as conn:
+                    deadline = time.monotonic() + IMPORT_BATCH_S
+                    # At least one conversation per batch, however long it takes.
+                    while True:
+                        exported, messages = pending.popleft()
+                        conversation_id = (
+                            exported.id if is_id(exported.id) else derived_id(exported.id)
+                        )
+                        if row_exists(conn, "conversations", conversation_id):
+                            skipped.append(conversation_id)
+                        else:
+                            imported.append(
+                                insert_imported(conn, conversation_id, exported, messages)
+                            )
+                        if not pending or time.monotonic() >= deadline:
+                            break
+                if pending:
+                    time.sleep(IMPORT_PAUSE_S)
+        except BaseException:
+            self._remove_imported(imported)
+            raise
+        return ImportResult(tuple(imported), tuple(skipped))
+
+    def _remove_imported(self, imported: Sequence[ConversationRecord]) -> None:
+        """Undo a failed import's committed batches, as far as that is possible: a
+        conversation another process has added a message to since is kept, with that message."""
+        # The failure is the error worth reporting; if this cannot be done either (a full
+        # disk), what is left is whole conversations, which importing again skips.
+        with contextlib.suppress(Exception), self._transaction(write=True) as conn:
+            for conversation in imported:
                 conn.execute(
-                    "UPDATE conversations SET leaf_id = ? WHERE id = ?",
-                    (new_ids[exported.leaf_id], conversation_id),
+                    "DELETE FROM conversations WHERE id = ? "
+                    "AND (SELECT count(*) FROM messages WHERE conversation_id = ?) = ?",
+                    (conversation.id, conversation.id, conversation.message_count),
                 )
-            return require_conversation(conn, conversation_id)

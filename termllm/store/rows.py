@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from termllm.errors import ConversationNotFoundError
-from termllm.store.ids import new_id
-from termllm.store.records import ConversationRecord, MessageRecord
+from termllm.store.ids import is_id, new_id
+from termllm.store.records import ConversationRecord, MessageRecord, finite_timings
 
 CONVERSATION_SELECT = (
     "SELECT c.id, c.title, c.model, c.system_prompt, c.params, c.created_at, c.updated_at, "
@@ -26,7 +27,7 @@ def unused_id(conn: sqlite3.Connection, table: Literal["conversations", "message
     # Checked under the write lock, so no other process can take the id before the insert.
     while True:
         candidate = new_id()
-        if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (candidate,)).fetchone() is None:
+        if not row_exists(conn, table, candidate):
             return candidate
 
 
@@ -108,7 +109,55 @@ def message_from_row(row: Sequence[Any]) -> MessageRecord:
         created_at=row[6],
         prompt_tokens=row[7],
         completion_tokens=row[8],
-        timings=None if row[9] is None else json.loads(row[9]),
+        # Rows saved before timings were checked may hold NaN, which no export may carry.
+        timings=None if row[9] is None else finite_timings(json.loads(row[9])),
         finish_reason=row[10],
         error=row[11],
     )
+
+
+def row_exists(
+    conn: sqlite3.Connection, table: Literal["conversations", "messages"], row_id: str
+) -> bool:
+    found = conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (row_id,)).fetchone()
+    return found is not None
+
+
+def insert_imported(
+    conn: sqlite3.Connection,
+    conversation_id: str,
+    exported: ConversationRecord,
+    messages: Sequence[MessageRecord],
+) -> ConversationRecord:
+    """Add an imported conversation under `conversation_id`; each message keeps its id unless
+    that is not of termllm's form or another message has it."""
+    insert_conversation(
+        conn,
+        conversation_id,
+        exported.title,
+        exported.model,
+        exported.system_prompt,
+        json.dumps(exported.params, ensure_ascii=False),
+        exported.created_at,
+        exported.updated_at,
+    )
+    new_ids: dict[str, str] = {}
+    for message in messages:
+        keep = is_id(message.id) and not row_exists(conn, "messages", message.id)
+        new_ids[message.id] = message.id if keep else unused_id(conn, "messages")
+        parent_id = None if message.parent_id is None else new_ids[message.parent_id]
+        insert_message(
+            conn,
+            replace(
+                message,
+                id=new_ids[message.id],
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+            ),
+        )
+    if exported.leaf_id is not None:
+        conn.execute(
+            "UPDATE conversations SET leaf_id = ? WHERE id = ?",
+            (new_ids[exported.leaf_id], conversation_id),
+        )
+    return require_conversation(conn, conversation_id)

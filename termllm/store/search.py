@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from termllm.safe_text import one_line
 from termllm.store.migrations import UNSPACED_SCRIPTS
 from termllm.store.records import SearchHit
 
@@ -114,7 +115,7 @@ def _fts_search(
     )
     rows = conn.execute(sql, params | {"limit": limit}).fetchall()
     if kind == "fts":
-        return [_hit(row, _one_line(row[4])) for row in rows]
+        return [_hit(row, one_line(row[4])) for row in rows]
     return [_hit(row, cut_snippet(row[4], terms)) for row in rows]
 
 
@@ -169,13 +170,9 @@ def cut_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> 
     start = 0 if first is None else max(0, first.start() - width // 3)
     end = min(len(text), start + width)
     marked = pattern.sub(lambda match: f"{MARK_START}{match.group()}{MARK_END}", text[start:end])
-    return _one_line(
+    return one_line(
         (ELLIPSIS if start > 0 else "") + marked + (ELLIPSIS if end < len(text) else "")
     )
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _quoted(term: str) -> str:

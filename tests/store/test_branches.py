@@ -76,16 +76,19 @@ def test_export_and_import_keep_the_chosen_branch(store: HistoryStore) -> None:
     conversation = exported["conversation"]
     assert isinstance(conversation, dict) and conversation["leaf_id"] == m["a2"].id
 
-    imported = store.import_conversation(exported)
+    # Imported as another conversation: the messages' ids are taken, so all are new.
+    conversation["id"] = "copy"
+    [imported] = store.import_conversations([exported]).imported
     assert imported.leaf_id is not None and imported.leaf_id != m["a2"].id
     assert contents(store.current_branch(imported.id)) == ["Q1", "A1", "Q2", "A2"]
 
     # Exports written before branches could be chosen have no leaf_id: the newest is current.
     del conversation["leaf_id"]
-    older = store.import_conversation(exported)
+    conversation["id"] = "older copy"
+    [older] = store.import_conversations([exported]).imported
     assert older.leaf_id is None
     assert contents(store.current_branch(older.id)) == ["Q1", "A1c"]
 
     conversation["leaf_id"] = "nowhere"
     with pytest.raises(ExportFormatError, match=r"conversation\.leaf_id 'nowhere' is not one"):
-        store.import_conversation(exported)
+        store.import_conversations([exported])

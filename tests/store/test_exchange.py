@@ -1,17 +1,31 @@
-"""Export to JSON and import back: every field survives, ids are new, bad files are refused."""
+"""Export to JSON and import back: every field survives, ids are kept, a conversation already
+held is not added twice, bad files are refused."""
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from termllm.errors import ExitCode, UsageError
-from termllm.store import ExportFormatError, HistoryStore
+from termllm.store import ConversationRecord, ExportFormatError, HistoryStore
 from termllm.store.records import ERROR_LENGTH
+
+
+@pytest.fixture
+def other(tmp_path: Path) -> Iterator[HistoryStore]:
+    """Another machine's history, to import into."""
+    with HistoryStore.open(tmp_path / "other" / "history.db") as opened:
+        yield opened
+
+
+def import_one(store: HistoryStore, data: Mapping[str, object]) -> ConversationRecord:
+    [imported] = store.import_conversations([data]).imported
+    return imported
 
 
 def build(store: HistoryStore) -> str:
@@ -37,46 +51,43 @@ def build(store: HistoryStore) -> str:
     return conversation.id
 
 
-def test_export_then_import_reproduces_the_conversation_under_new_ids(
-    store: HistoryStore,
+def test_export_then_import_reproduces_the_conversation_with_its_ids(
+    store: HistoryStore, other: HistoryStore
 ) -> None:
     original_id = build(store)
     exported = store.export_conversation(original_id)
     assert (exported["format"], exported["version"]) == ("termllm.conversation", 1)
 
-    imported = store.import_conversation(json.loads(json.dumps(exported)))
-    again = store.export_conversation(imported.id)
+    imported = import_one(other, json.loads(json.dumps(exported)))
+    assert imported.id == original_id and imported.message_count == 4
+    assert other.export_conversation(imported.id) == exported
 
-    assert imported.id != original_id and imported.message_count == 4
-    old_conversation, new_conversation = exported["conversation"], again["conversation"]
-    assert isinstance(old_conversation, dict) and isinstance(new_conversation, dict)
-    assert {**new_conversation, "id": original_id} == old_conversation
-    old_messages, new_messages = exported["messages"], again["messages"]
-    assert isinstance(old_messages, list) and isinstance(new_messages, list)
-    mapping = {old["id"]: new["id"] for old, new in zip(old_messages, new_messages, strict=True)}
-    assert len(set(mapping.values()) | set(mapping)) == 8
-    for old, new in zip(old_messages, new_messages, strict=True):
-        remapped = {
-            **old,
-            "id": mapping[old["id"]],
-            "conversation_id": imported.id,
-            "parent_id": old["parent_id"] and mapping[old["parent_id"]],
-        }
-        assert new == remapped
-    # The original is untouched; importing again makes a third copy.
+    # Into a history that holds it, nor a second time, it is not added again.
+    for target in (store, other):
+        result = target.import_conversations([exported])
+        assert (result.imported, result.skipped) == ((), (original_id,))
+        assert len(target.list_conversations()) == 1
     assert store.export_conversation(original_id) == exported
-    store.import_conversation(exported)
-    assert len(store.list_conversations()) == 3
 
 
-def test_imported_branches_keep_their_shape(store: HistoryStore) -> None:
-    imported = store.import_conversation(store.export_conversation(build(store)))
-    branch = store.current_branch(imported.id)
+def test_a_restored_conversation_gets_its_id_back(store: HistoryStore) -> None:
+    original_id = build(store)
+    exported = store.export_conversation(original_id)
+    store.delete([original_id])
+    assert import_one(store, exported).id == original_id
+    assert store.export_conversation(original_id) == exported
+
+
+def test_imported_branches_keep_their_shape(store: HistoryStore, other: HistoryStore) -> None:
+    imported = import_one(other, store.export_conversation(build(store)))
+    branch = other.current_branch(imported.id)
     assert [m.content for m in branch] == ["Be brief.", "Name a colour", "Bl"]
-    assert [hit.conversation_id for hit in store.search("分岐")] != []
+    assert [hit.conversation_id for hit in other.search("分岐")] != []
 
 
-def test_a_failed_answer_keeps_its_error_through_export_and_import(store: HistoryStore) -> None:
+def test_a_failed_answer_keeps_its_error_through_export_and_import(
+    store: HistoryStore, other: HistoryStore
+) -> None:
     conversation_id = build(store)
     question = store.current_branch(conversation_id)[1]
     reason = "cannot load x.gguf: unknown model architecture"
@@ -87,16 +98,19 @@ def test_a_failed_answer_keeps_its_error_through_export_and_import(store: Histor
     messages = exported["messages"]
     assert [m["error"] for m in messages] == [None] * 4 + [reason]
 
-    imported = store.import_conversation(exported)
-    assert [m.error for m in store.messages(imported.id)] == [None] * 4 + [reason]
+    imported = import_one(other, exported)
+    assert [m.error for m in other.messages(imported.id)] == [None] * 4 + [reason]
     # Exports from before errors were kept have no such field.
     for message in messages:
         del message["error"]
-    older = store.import_conversation(exported)
-    assert [m.error for m in store.messages(older.id)] == [None] * 5
+    exported["conversation"]["id"] = "older"
+    older = import_one(other, exported)
+    assert [m.error for m in other.messages(older.id)] == [None] * 5
 
 
-def test_an_imported_error_is_held_to_the_same_bound(store: HistoryStore) -> None:
+def test_an_imported_error_is_held_to_the_same_bound(
+    store: HistoryStore, other: HistoryStore
+) -> None:
     conversation_id = build(store)
     question = store.current_branch(conversation_id)[1]
     store.add_message(conversation_id, question.id, "assistant", "", finish_reason="error")
@@ -105,8 +119,8 @@ def test_an_imported_error_is_held_to_the_same_bound(store: HistoryStore) -> Non
     assert isinstance(messages, list)
     messages[-1]["error"] = "y" * 100_000
 
-    imported = store.import_conversation(exported)
-    error = store.messages(imported.id)[-1].error
+    imported = import_one(other, exported)
+    error = other.messages(imported.id)[-1].error
     assert error is not None and len(error) == ERROR_LENGTH and error.endswith("y…")
 
 
@@ -170,7 +184,7 @@ def test_malformed_exports_are_refused_with_a_reason(
             message[key] = placeholders.get(message[key], message[key])
 
     with pytest.raises(UsageError, match=reason) as caught:
-        store.import_conversation(data)
+        store.import_conversations([data])
     assert isinstance(caught.value, ExportFormatError)
     assert caught.value.exit_code == ExitCode.USAGE
     assert "\n" not in str(caught.value)
@@ -180,4 +194,4 @@ def test_malformed_exports_are_refused_with_a_reason(
 
 def test_data_that_is_not_an_object_is_refused(store: HistoryStore) -> None:
     with pytest.raises(ExportFormatError, match="expected a JSON object"):
-        store.import_conversation([])  # type: ignore[arg-type]
+        store.import_conversations([[]])

@@ -185,8 +185,11 @@ def test_another_programs_database_is_refused(db_path: Path) -> None:
 
 def test_a_folder_that_cannot_be_created_is_reported(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(StorageError, match="cannot create"):
-        HistoryStore.open(tmp_path / "file" / "history.db")
+    # Nothing there to read: an empty history, which says why at the first write.
+    with HistoryStore.open(tmp_path / "file" / "history.db") as store:
+        assert store.list_conversations() == []
+        with pytest.raises(StorageError, match="cannot save to the history: cannot create"):
+            store.create_conversation("t", None, None, {})
 
 
 def test_a_branched_conversation_from_version_2_can_choose_its_branch(db_path: Path) -> None:
