@@ -319,10 +319,11 @@ def _coerce(value: Any, section: str, key: str, where: str, *, from_env: bool = 
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
         elif expected is float:
-            if from_env:
-                return float(value)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
+            if from_env or (isinstance(value, int | float) and not isinstance(value, bool)):
+                number = float(value)
+                if (section, key) == ("hub", "timeout_s"):
+                    _check_hub_timeout(number, value, where)
+                return number
         elif expected is str and isinstance(value, str):
             return value
     except ValueError:
@@ -344,6 +345,18 @@ def _line_of(text: str, key: str, section: str | None) -> int:
         if (section is None or current == section) and key_pattern.match(line):
             return number
     return 1
+_MAX_HUB_TIMEOUT_S = 3600.0
+
+
+def _check_hub_timeout(seconds: float, value: Any, where: str) -> None:
+    # A socket timeout must be a positive, finite number the OS can hold (inf overflows it);
+    # an hour per read is already far past any Hub that is merely slow.
+    if not 0 < seconds <= _MAX_HUB_TIMEOUT_S:
+        raise ConfigError(
+            f"{where}: expected seconds above 0 and at most {_MAX_HUB_TIMEOUT_S:g}, got {value!r}"
+        )
+
+
 
 
 def describe(settings: Settings) -> list[tuple[str, Any, str]]:

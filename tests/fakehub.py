@@ -3,7 +3,8 @@
 It answers what huggingface_hub and termllm.hub send: model info (with `?blobs=true` sizes and LFS
 hashes), `resolve` with the Hub's headers and a 302 to the CDN for LFS files, ranged reads, and the
 `X-Error-Code` header that huggingface_hub turns into typed errors. Every request is logged, and
-faults can be injected into file bodies. Nothing here ever leaves the machine.
+faults can be injected into file bodies, and hostility into listings (trickles, odd names, bad
+entries). Nothing here ever leaves the machine.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fakehub_http import TOKEN, LoggedRequest, start_server
 
@@ -84,6 +86,19 @@ class FakeHub:
         """Answer 200 with the whole file even when a Range was asked for."""
         self.delay_per_chunk = 0.0
         """Seconds to sleep before each 64 KiB chunk of a body."""
+        self.trickle_from: int | None = None
+        """From this file offset on, send file bodies one byte every `trickle_every` seconds."""
+        self.trickle_listings = False
+        """Send model info answers one byte every `trickle_every` seconds."""
+        self.trickle_headers = False
+        """Send the status line and headers of every answer one byte every `trickle_every` s."""
+        self.trickle_every = 0.2
+        self.edit_listing: Callable[[dict[str, Any]], object] | None = None
+        """Rewrite each model info answer: the JSON value to send instead, or raw bytes."""
+        self.gzip_listings = False
+        """Compress model info answers with gzip, although termllm asks for no compression."""
+        self.resolve_headers: dict[str, str] = {}
+        """Headers that replace or join those of every LFS file's resolve answer."""
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._counter = itertools.count()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import threading
@@ -151,7 +152,20 @@ class _Handler(BaseHTTPRequestHandler):
             "createdAt": "2025-01-01T00:00:00.000Z",
             "siblings": siblings,
         }
-        self._json(200, body)
+        edited = body if self.hub.edit_listing is None else self.hub.edit_listing(body)
+        payload = edited if isinstance(edited, bytes) else json.dumps(edited).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.hub.gzip_listings:
+            payload = gzip.compress(payload)
+            headers["Content-Encoding"] = "gzip"
+        headers["Content-Length"] = str(len(payload))
+        self._head(200, headers)
+        if self.command == "HEAD":
+            return
+        if not self.hub.trickle_listings:
+            self.wfile.write(payload)
+        elif not self._trickle(payload):
+            self.close_connection = True
 
     def _resolve(self, method: str, repo_id: str, revision: str, path: str) -> None:
         repo = self._find_repo(repo_id)
@@ -183,7 +197,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Content-Length": "0",
             }
         )
-        self._head(302, headers)
+        self._head(302, headers | self.hub.resolve_headers)
 
     # --- the CDN ------------------------------------------------------------------------------
 
@@ -226,7 +240,14 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = chunk[: max(0, drop_at - pos)]
             if self.hub.corrupt and pos + len(chunk) == item.size and chunk:
                 chunk = chunk[:-1] + bytes([chunk[-1] ^ 0xFF])
-            self.wfile.write(chunk)
+            trickle_from = self.hub.trickle_from
+            if trickle_from is not None and pos + len(chunk) > trickle_from:
+                cut = max(0, trickle_from - pos)
+                self.wfile.write(chunk[:cut])
+                if not self._trickle(chunk[cut:]):
+                    break
+            else:
+                self.wfile.write(chunk)
             pos += len(chunk)
             if drop_at is not None and pos >= drop_at:
                 break
@@ -234,11 +255,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
 
+    def _trickle(self, data: bytes) -> bool:
+        """Send `data` one byte at a time, `trickle_every` seconds apart (each byte restarts a
+        client's read timeout); False if the hub closed meanwhile."""
+        for index in range(len(data)):
+            time.sleep(self.hub.trickle_every)
+            if self.hub.closed:
+                return False
+            self.wfile.write(data[index : index + 1])
+        return True
+
     def _head(self, status: int, headers: Mapping[str, str]) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
-        self.end_headers()
+        if not self.hub.trickle_headers:
+            self.end_headers()
+            return
+        # The status line and headers BaseHTTPRequestHandler has buffered, sent byte by byte.
+        block = b"".join(self._headers_buffer) + b"\r\n"
+        self._headers_buffer = []
+        if not self._trickle(block):
+            self.close_connection = True
 
     def _json(self, status: int, body: object, headers: Mapping[str, str] | None = None) -> None:
         payload = json.dumps(body).encode()

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from termllm import __version__
-from termllm.errors import HubError
 from termllm.hub.failures import Target, offline_error, translate
 from termllm.hub.http import HubHttp
 from termllm.hub.layout import check_repo_path
-from termllm.hub.listing import RemoteFile, RepoListing
+from termllm.hub.listing import RepoListing
 from termllm.hub.remote import HttpRangeSource
+from termllm.hub.repo_info import fetch_listing
 
 
 class HubClient:
@@ -27,7 +26,6 @@ class HubClient:
         self.cache_dir = cache_dir
         self.offline = offline
         self.timeout_s = timeout_s
-        self._token = token
         self.http = HubHttp(self.endpoint, token, offline, timeout_s)
 
     def __repr__(self) -> str:
@@ -46,37 +44,12 @@ class HubClient:
     def list_files(self, repo_id: str, revision: str | None) -> RepoListing:
         """Every file of `repo_id` at `revision` (default branch if None), with sizes and hashes.
 
-        One request: model_info with files_metadata, which also names the commit.
+        One request: model info with file metadata, which also names the commit.
         """
-        from termllm.hub import hf
-
-        target = Target(self.endpoint, repo_id, revision)
         if self.offline:
-            raise offline_error(target)
+            raise offline_error(Target(self.endpoint, repo_id, revision))
         self.check_repo_id(repo_id)
-        api = hf.HfApi(
-            endpoint=self.endpoint,
-            token=self._token,
-            library_name="termllm",
-            library_version=__version__,
-        )
-        try:
-            info = api.model_info(
-                repo_id, revision=revision, files_metadata=True, timeout=self.timeout_s
-            )
-        except (hf.httpx2.HTTPError, hf.httpx2.InvalidURL, OSError) as err:
-            raise translate(err, target, self.timeout_s) from err
-        except (ValueError, KeyError, TypeError) as err:
-            raise HubError(f"{self.endpoint} did not answer like a Hugging Face Hub") from err
-        if not info.sha:
-            raise HubError(f"the Hub did not say which commit {target.where} is at")
-        files: list[RemoteFile] = []
-        for sibling in info.siblings or ():
-            if sibling.size is None:
-                raise HubError(f"the Hub did not give the size of {sibling.rfilename}")
-            sha256 = sibling.lfs.sha256 if sibling.lfs is not None else None
-            files.append(RemoteFile(path=sibling.rfilename, size=sibling.size, sha256=sha256))
-        return RepoListing(repo_id=repo_id, commit=info.sha, files=tuple(files))
+        return fetch_listing(self.http, repo_id, revision)
 
     def file_url(self, repo_id: str, filename: str, revision_or_commit: str) -> str:
         from termllm.hub import hf

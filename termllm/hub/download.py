@@ -109,6 +109,6 @@ def _git_blob_id(client: HubClient, url: str, target: Target) -> str:
     """A small file kept in git has no LFS hash; its blob name is the git id the Hub sends."""
     probe = client.http.probe(url, target)
     if probe.etag is None:
-        raise HubError(f"the Hub did not send an ETag for {target.filename}")
+        raise HubError(f"the Hub did not send an ETag for {target.file}")
     check_blob_name(probe.etag, target.filename or "", lfs=False)
     return probe.etag

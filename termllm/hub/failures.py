@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from termllm.errors import HubError, ModelNotFoundError, ModelRefError, NetworkError, TermllmError
+from termllm.safe_text import one_line
 
 
 @dataclass(frozen=True)
@@ -19,11 +20,18 @@ class Target:
 
     @property
     def where(self) -> str:
-        return f"'{self.repo_id}'" + (f" at revision '{self.revision}'" if self.revision else "")
+        if not self.revision:
+            return f"'{self.repo_id}'"
+        return f"'{self.repo_id}' at revision '{one_line(self.revision, max_chars=80)}'"
+
+    @property
+    def file(self) -> str:
+        """The file's name as an error may quote it."""
+        return one_line(self.filename or "", max_chars=120)
 
 
 def offline_error(target: Target) -> NetworkError:
-    subject = f"{target.repo_id}/{target.filename}" if target.filename else target.repo_id
+    subject = f"{target.repo_id}/{target.file}" if target.filename else target.repo_id
     return NetworkError(f"offline mode (HF_HUB_OFFLINE) is on and {subject} is not in the cache")
 
 
@@ -41,9 +49,11 @@ def translate(err: Exception, target: Target, timeout_s: float) -> TermllmError:
             " (check the name, or set HF_TOKEN for a private repo)"
         )
     if isinstance(err, hf.RevisionNotFoundError):
-        return ModelNotFoundError(f"revision '{target.revision}' not found in '{repo}'")
+        return ModelNotFoundError(
+            f"revision '{one_line(target.revision or '', max_chars=80)}' not found in '{repo}'"
+        )
     if isinstance(err, hf.EntryNotFoundError):
-        return ModelNotFoundError(f"'{target.filename}' not found in {target.where}")
+        return ModelNotFoundError(f"'{target.file}' not found in {target.where}")
     if isinstance(err, hf.DisabledRepoError):
         return HubError(f"'{repo}' has been disabled on the Hub")
     if isinstance(err, hf.HfHubHTTPError):
@@ -65,8 +75,10 @@ def unreachable(err: Exception, server: str, timeout_s: float) -> NetworkError:
     if isinstance(err, hf.httpx2.TimeoutException):
         reason = f"no answer within {timeout_s:g} s"
     else:
-        # "[Errno 111] Connection refused" reads better as "connection refused".
-        text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(err).strip()) or type(err).__name__
+        # "[Errno 111] Connection refused" reads better as "connection refused". The text may
+        # quote what the server sent (a malformed status line, say): printable, and short.
+        text = re.sub(r"^\[Errno -?\d+\]\s*", "", one_line(str(err), max_chars=200))
+        text = text or type(err).__name__
         reason = text[0].lower() + text[1:]
     if isinstance(err, hf.httpx2.ReadError | hf.httpx2.WriteError | hf.httpx2.ProtocolError):
         return NetworkError(f"lost the connection to {server}: {reason}")
@@ -74,6 +86,7 @@ def unreachable(err: Exception, server: str, timeout_s: float) -> NetworkError:
 
 
 def _status_error(status: int, reason: str, target: Target) -> HubError:
+    reason = one_line(reason, max_chars=60) or "no reason given"
     if status >= 500:
         return HubError(
             f"the Hub at {target.endpoint} answered HTTP {status} ({reason}); try again later"

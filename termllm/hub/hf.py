@@ -14,7 +14,7 @@ import os
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import httpx2
-from huggingface_hub import HfApi, get_session, hf_hub_url
+from huggingface_hub import get_session, hf_hub_url
 from huggingface_hub.errors import (
     DisabledRepoError,
     EntryNotFoundError,
@@ -39,7 +39,6 @@ __all__ = [
     "EntryNotFoundError",
     "GatedRepoError",
     "HFValidationError",
-    "HfApi",
     "HfHubHTTPError",
     "OfflineModeIsEnabled",
     "RepositoryNotFoundError",

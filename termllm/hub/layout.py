@@ -21,33 +21,63 @@ from pathlib import Path
 
 from termllm.errors import HubError, RefusedError, StorageError
 from termllm.hub.cache import repo_folder
+from termllm.safe_text import one_line
 
 _GIT_OID = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Longest file name (per folder level) that ext4, APFS, NTFS and their kin accept, and a bound
+# for the whole path, which ends up in the cache folder, a progress line and error messages.
+_MAX_NAME_BYTES = 255
+_MAX_PATH_BYTES = 1024
 
 
 def check_repo_path(path: str, what: str = "file") -> None:
     """Refuse a repo path that could land outside its snapshot folder once joined to it."""
-    segments = path.split("/")
-    if (
+    if _escapes(path):
+        raise RefusedError(
+            f"refusing the {what} name {one_line(repr(path), max_chars=120)}:"
+            " it would escape the model cache"
+        )
+
+
+def _escapes(path: str) -> bool:
+    return (
         not path
         or path.startswith("/")
         or "\\" in path
         or "\0" in path
-        or any(segment in ("", ".", "..") for segment in segments)
-    ):
-        raise RefusedError(f"refusing the {what} name {path!r}: it would escape the model cache")
+        or any(segment in ("", ".", "..") for segment in path.split("/"))
+    )
+
+
+def is_safe_repo_path(path: str) -> bool:
+    """Whether a name the Hub lists can be pulled and shown as it is: a relative path of plain
+    folder and file names, each of which fits a file system, with no character a terminal would
+    act on."""
+    # Unicode's "other" characters (control, format, surrogate, private, unassigned) and every
+    # separator but the plain space are not printable: each can rewrite, split or disguise what
+    # a terminal shows. Checked first, as a lone surrogate cannot be encoded to count bytes.
+    if not path.isprintable():
+        return False
+    return (
+        not _escapes(path)
+        and len(path.encode()) <= _MAX_PATH_BYTES
+        and all(len(segment.encode()) <= _MAX_NAME_BYTES for segment in path.split("/"))
+    )
 
 
 def check_commit(commit: str) -> None:
     if not _GIT_OID.fullmatch(commit):
-        raise HubError(f"the Hub sent an invalid commit id {commit!r}")
+        raise HubError(f"the Hub sent an invalid commit id {one_line(repr(commit), max_chars=60)}")
 
 
 def check_blob_name(etag: str, path: str, *, lfs: bool) -> None:
     """Blob names become file names: only the hex hashes the Hub publishes are accepted."""
     if not (_SHA256 if lfs else _GIT_OID).fullmatch(etag):
-        raise HubError(f"the Hub sent an invalid hash {etag!r} for {path}")
+        raise HubError(
+            f"the Hub sent an invalid hash {one_line(repr(etag), max_chars=80)}"
+            f" for {one_line(path, max_chars=120)}"
+        )
 
 
 class RepoCache:

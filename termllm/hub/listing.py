@@ -18,3 +18,6 @@ class RepoListing:
     repo_id: str
     commit: str
     files: tuple[RemoteFile, ...]
+    refused: tuple[str, ...] = ()
+    """Names listed by the Hub that are not safe relative paths (see layout.is_safe_repo_path),
+    made printable and short; they are left out of `files` and never pulled."""

@@ -3,18 +3,24 @@
 The GGUF reader asks for small pieces, then bigger ones as it walks the metadata; each miss
 fetches at least a window that doubles every time, so a header of a few MiB costs a handful of
 requests, and every byte fetched is kept for later reads.
+
+Nothing past MAX_HEADER_BYTES is read: the largest real headers (a 262k-token vocabulary with its
+scores and types, or 150k tokens with their merges) take about 10-15 MiB, while a hostile one (a
+key 90 MB long) must not make `info` download it to find out. A read that would cross the limit
+is refused before any byte of it is fetched.
 """
 
 from __future__ import annotations
 
 import bisect
 
-from termllm.errors import HubError, NetworkError
+from termllm.errors import GGUFError, HubError, NetworkError
 from termllm.hub.failures import Target
 from termllm.hub.http import HubHttp, body_span
 
 _FIRST_WINDOW = 512 * 1024
 _MAX_WINDOW = 32 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 
 class HttpRangeSource:
@@ -43,12 +49,17 @@ class HttpRangeSource:
         end = min(offset + max(length, 0), self._size)
         if offset >= end:
             return b""
+        if end > MAX_HEADER_BYTES:
+            raise GGUFError(
+                f"{self._label}: the GGUF header runs past its first"
+                f" {MAX_HEADER_BYTES >> 20} MiB, more than termllm reads of a file on the Hub"
+            )
         have_start, have = self._span_at(offset)
         have_end = have_start + len(have)
         if have_end >= end:
             return have[offset - have_start : end - have_start]
         fetch_start = max(offset, have_end)
-        fetch_end = min(self._size, max(end, fetch_start + self._window))
+        fetch_end = min(self._size, MAX_HEADER_BYTES, max(end, fetch_start + self._window))
         self._window = min(self._window * 2, _MAX_WINDOW)
         self._store(fetch_start, self._fetch(fetch_start, fetch_end))
         have_start, have = self._span_at(offset)
@@ -97,7 +108,7 @@ class HttpRangeSource:
                 skip = start - body_span(response)[0]
                 if skip < 0:
                     raise HubError(f"{self._label}: the download server sent the wrong range")
-                for chunk in response.iter_raw(256 * 1024):
+                for chunk in self._http.body(response):
                     if skip:
                         dropped = min(skip, len(chunk))
                         chunk, skip = chunk[dropped:], skip - dropped

@@ -1,8 +1,8 @@
 """Fetching one blob: resumed from its partial file, verified, and only then renamed into place.
 
 The partial file is never deleted on interruption (Ctrl-C, a killed process, a dropped
-connection, a full disk): the next call hashes what is already there and asks for the rest with
-`Range: bytes=N-`. It is deleted only when the finished bytes fail verification.
+connection, a stalled server, a full disk): the next call hashes what is already there and asks
+for the rest with `Range: bytes=N-`. It is deleted only when the finished bytes fail verification.
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ import errno
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import FileIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from termllm.domain import TransferProgress
 from termllm.errors import HubError, IntegrityError, NetworkError
 from termllm.hub.failures import Target
 from termllm.hub.http import HubHttp, body_span
 from termllm.hub.layout import storage_error
-
-if TYPE_CHECKING:
-    import httpx2
 
 CHUNK_BYTES = 1 << 20
 # Consecutive failed attempts that brought no new byte before giving up; progress resets it.
@@ -81,6 +79,9 @@ def fetch_blob(http: HubHttp, job: BlobJob, progress: TransferProgress) -> None:
                 if first_contact or failures >= _MAX_FAILED_ATTEMPTS:
                     raise _gave_up(http.network_error(err, job.url), job, state.done) from err
                 time.sleep(_RETRY_DELAY_S * failures)
+            except NetworkError as err:
+                # A stalled body: a retry would stall again, so the next pull resumes instead.
+                raise _gave_up(err, job, state.done) from err
         state.verify()
     except IntegrityError:
         job.partial.unlink(missing_ok=True)
@@ -149,11 +150,11 @@ def _attempt(http: HubHttp, job: BlobJob, state: _State, progress: TransferProgr
             # The server ignored the Range header and sends everything: start the file again.
             state.restart()
             progress.begin(job.label, job.size, 0)
-        _write_body(job, state, response, progress)
+        _write_body(job, state, http.body(response), progress)
 
 
 def _write_body(
-    job: BlobJob, state: _State, response: httpx2.Response, progress: TransferProgress
+    job: BlobJob, state: _State, chunks: Iterator[bytes], progress: TransferProgress
 ) -> None:
     try:
         # Unbuffered: every byte counted below is already in the file when a kill comes.
@@ -161,7 +162,7 @@ def _write_body(
     except OSError as err:
         raise storage_error(job.partial, err) from err
     with handle:
-        for chunk in response.iter_raw(CHUNK_BYTES):
+        for chunk in chunks:
             if state.done + len(chunk) > job.size:
                 raise _mismatch(job, f"the server sent more than the {job.size} bytes announced")
             _write_all(handle, chunk, job.partial)

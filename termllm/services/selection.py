@@ -10,6 +10,10 @@ from termllm.domain import HubRef
 from termllm.errors import ModelNotFoundError, ModelRefError
 from termllm.hub.listing import RemoteFile, RepoListing
 from termllm.model_files import is_gguf_name, quant_from_filename, split_part
+from termllm.safe_text import one_line
+
+# A repo can list hundreds of thousands of files; an error line names this many at most.
+_NAMES_QUOTED = 8
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ def remote_models(listing: RepoListing) -> list[RemoteModel]:
 def select_model(ref: HubRef, listing: RepoListing, default_quant: str) -> RemoteModel:
     models = remote_models(listing)
     if not models:
+        if listing.refused:
+            refused = _excerpt([f"'{name}'" for name in listing.refused])
+            raise ModelNotFoundError(
+                f"{ref.repo_id} has no GGUF file termllm will pull; the Hub lists names that"
+                f" are not safe relative paths: {refused}"
+            )
         raise ModelNotFoundError(f"{ref.repo_id} has no GGUF files (it may hold another format)")
     if ref.filename:
         return _by_filename(ref, models)
@@ -78,7 +88,7 @@ def _by_quant(
     if len(matching) == 1:
         return matching[0]
     if len(matching) > 1:
-        files = ", ".join(model.first.path for model in matching)
+        files = _excerpt([model.first.path for model in matching])
         raise ModelRefError(
             f"{ref.repo_id} has several {quant} files ({files}); name one: "
             f"{ref.repo_id}/{matching[0].first.path}"
@@ -103,11 +113,17 @@ def _describe_quants(models: Sequence[RemoteModel]) -> str:
             continue
         label = model.quant or model.first.path
         described.append(f"{label} ({_gigabytes(model.size_bytes)})")
-    return ", ".join(described)
+    return _excerpt(described)
 
 
 def _describe_files(models: Sequence[RemoteModel]) -> str:
-    return ", ".join(item.path for model in models for item in model.files)
+    return _excerpt([item.path for model in models for item in model.files])
+
+
+def _excerpt(names: Sequence[str]) -> str:
+    shown = ", ".join(one_line(name, max_chars=100) for name in names[:_NAMES_QUOTED])
+    hidden = len(names) - _NAMES_QUOTED
+    return f"{shown} …and {hidden:,} more" if hidden > 0 else shown
 
 
 def _gigabytes(size: int) -> str:

@@ -50,8 +50,8 @@ def test_a_dropped_connection_is_resumed_within_the_same_call(
     (path,) = _pull(hub_client, progress)
 
     assert path.read_bytes() == MODEL
-    # iter_raw hands over whole 1 MiB chunks, so the partial held 1 MiB when the link dropped.
-    assert _ranges(fake_hub) == [None, f"bytes={CHUNK_BYTES}-"]
+    # Bytes are written as they arrive: the partial held all of them when the link dropped.
+    assert _ranges(fake_hub) == [None, "bytes=1500000-"]
 
 
 def test_a_connection_that_keeps_dropping_fails_and_the_next_pull_resumes(
@@ -96,7 +96,9 @@ def test_ctrl_c_keeps_the_partial_and_a_later_pull_resumes(
     with pytest.raises(KeyboardInterrupt):
         _pull(hub_client, progress)
 
-    assert _partial(hub_cache).stat().st_size == CHUNK_BYTES
+    # The first piece that arrived was written before the interruption came.
+    kept = _partial(hub_cache).stat().st_size
+    assert 0 < kept < len(MODEL)
     # huggingface_hub sees an incomplete download, not a corrupted repo, and no file yet.
     scanned = huggingface_hub.scan_cache_dir(hub_cache)
     assert scanned.warnings == []
@@ -107,7 +109,7 @@ def test_ctrl_c_keeps_the_partial_and_a_later_pull_resumes(
     (path,) = _pull(hub_client, RecordingProgress())
 
     assert path.read_bytes() == MODEL
-    assert _ranges(fake_hub) == [f"bytes={CHUNK_BYTES}-"]
+    assert _ranges(fake_hub) == [f"bytes={kept}-"]
 
 
 def test_a_killed_process_leaves_a_partial_that_the_next_pull_resumes(
