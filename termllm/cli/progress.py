@@ -6,6 +6,7 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -42,7 +43,8 @@ class RichTransferProgress:
         self._progress.stop()
 
     def begin(self, label: str, total_bytes: int, done_bytes: int) -> None:
-        description = label if not done_bytes else f"{label} (resuming)"
+        # The label is a file name from the Hub: Rich would read `[red]` in it as markup.
+        description = escape(label) if not done_bytes else f"{escape(label)} (resuming)"
         self._task = self._progress.add_task(description, total=total_bytes, completed=done_bytes)
 
     def advance(self, n_bytes: int) -> None:
