@@ -1,11 +1,13 @@
 """Constructing `llama_cpp.Llama` without anything reaching the terminal or compiling the
 model's chat templates, and turning a failed load into a one-line reason taken from llama.cpp's
-own log."""
+own log (or, for a failed GGML_ASSERT, which ends the process, into one line on stderr)."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -13,7 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from termllm.errors import ModelLoadError
+from termllm.errors import ExitCode, ModelLoadError
+from termllm.safe_text import one_line
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -23,6 +26,9 @@ N_BATCH = 512
 
 _NATIVE_ERROR = re.compile(r"\berror\b|\bfailed\b", re.IGNORECASE)
 _LOG_PREFIX = re.compile(r"^[\w.]+: (?:error[\w ]*: )?")
+_REASON_CHARS = 300  # of a native error line, which can quote strings from the model file
+# typedef void (*ggml_abort_callback_t)(const char * error_message), in ggml.h
+_ABORT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
 
 def construct_llama(
@@ -44,6 +50,7 @@ def construct_llama(
             contextlib.redirect_stdout(captured),
             contextlib.redirect_stderr(captured),
             _chat_handlers_skipped(),
+            _aborts_reported(path),
         ):
             llama = llama_cpp.Llama(
                 model_path=str(path),
@@ -120,6 +127,51 @@ def _chat_handlers_skipped() -> Iterator[None]:
             namespace["llama_chat_format"] = real
 
 
+@contextlib.contextmanager
+def _aborts_reported(path: Path) -> Iterator[None]:
+    """While `Llama()` runs, a failed GGML_ASSERT ends the process with one line on stderr
+    instead of ggml's report, a debugger backtrace printed to stdout.
+
+    The header checks (termllm.gguf.hparams) stop the values known to trip an assert; this
+    covers the others a hostile file can combine. Nothing can carry on after one: ggml aborts
+    as soon as the callback returns, so the callback ends the process itself. Where the ggml
+    library cannot be found, llama.cpp's own abort stays.
+    """
+    setter = _abort_callback_setter()
+    if setter is None:
+        yield
+        return
+
+    def report(message: bytes | None) -> None:
+        # "path/ggml.c:4014: GGML_ASSERT(a->ne[0] == b->ne[0]) failed": the check is the news.
+        check = (message or b"").decode("utf-8", "replace").split(": ", 1)[-1]
+        line = f"termllm: cannot load {path.name}: llama.cpp failed a check on the file"
+        os.write(2, f"{one_line(f'{line} ({check})', _REASON_CHARS)}\n".encode())
+        os._exit(ExitCode.ERROR)
+
+    callback = _ABORT_CALLBACK(report)  # referenced until restored: ggml keeps only its address
+    previous = setter(callback)
+    try:
+        yield
+    finally:
+        setter(previous)
+
+
+def _abort_callback_setter() -> Callable[[Any], Any] | None:
+    import llama_cpp
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    # Looked up through llama's library, so it is the ggml llama.cpp runs on: wheels can ship
+    # two copies of ggml-base (libggml-base.so and .so.0), and setting the other does nothing.
+    for name in ("libllama.so", "libllama.dylib", "llama.dll"):
+        with contextlib.suppress(OSError, AttributeError):
+            setter = ctypes.CDLL(str(lib_dir / name)).ggml_set_abort_callback
+            setter.restype = _ABORT_CALLBACK
+            setter.argtypes = [_ABORT_CALLBACK]
+            return setter
+    return None
+
+
 def _native_reason(log_text: str) -> str | None:
     """The first error llama.cpp logged, without its function-name prefix.
 
@@ -127,7 +179,7 @@ def _native_reason(log_text: str) -> str | None:
     """
     for line in log_text.splitlines():
         if _NATIVE_ERROR.search(line):
-            return _LOG_PREFIX.sub("", line.strip()) or None
+            return one_line(_LOG_PREFIX.sub("", line.strip()), _REASON_CHARS) or None
     return None
 
 

@@ -2,8 +2,8 @@
 
 The model's own Jinja template (`tokenizer.chat_template`) comes first. Models without one, or
 with one that fails to render, get a built-in format matching their special tokens, and a
-warning. Everything is rendered by llama-cpp-python's sandboxed Jinja formatter, so built-ins,
-files and the model's template behave alike.
+warning. Everything is rendered in the sandbox llama-cpp-python's Jinja formatter uses, bounded
+in time and size (template_bounds.py), so built-ins, files and the model's template behave alike.
 
 Importing this module stays cheap (the CLI lists the built-in names in its help): Jinja and
 llama_cpp are imported only when a template is compiled.
@@ -11,19 +11,21 @@ llama_cpp are imported only when a template is compiled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from termllm.domain import Message, Role
 from termllm.errors import GenerationError, ModelLoadError
+from termllm.safe_text import one_line
 
 if TYPE_CHECKING:
     from termllm.gguf.summary import ModelSummary
 
 GGUF_TEMPLATE = "gguf"
 """The label of the model's own template."""
+_REASON_CHARS = 200  # of a template's error, quoted in a warning or an error line
 
 
 @dataclass(frozen=True)
@@ -135,12 +137,21 @@ class ChatTemplate:
         from jinja2 import Undefined
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        from termllm.engine.template_bounds import compile_template, raise_exception
+
         self.label = label
         """What `LoadReport.chat_template` shows: "gguf", a built-in name or a file path."""
+        self.source = source
         self.stops = tuple(dict.fromkeys(s for s in (*stops, vocab.eos_token) if s))
-        self._formatter = Jinja2ChatFormatter(
-            template=source, eos_token=vocab.eos_token, bos_token=vocab.bos_token
-        )
+        self._template = compile_template(source)
+        # What llama-cpp-python's formatter gives every template besides the messages.
+        self._given: dict[str, Any] = {
+            "eos_token": vocab.eos_token,
+            "bos_token": vocab.bos_token,
+            "add_generation_prompt": True,
+            "raise_exception": raise_exception,
+            "strftime_now": Jinja2ChatFormatter.strftime_now,
+        }
         # The formatter passes tools=None (and functions, tool_choice…) to every template, but
         # llama.cpp leaves out tools when there are none, and real templates count on it:
         # Hermes 3's loops over `tools`, Phi-4-mini's tests `tools is defined`. An Undefined
@@ -148,28 +159,55 @@ class ChatTemplate:
         self._unset: dict[str, Any] = {name: Undefined(name=name) for name in _TOOL_VARIABLES}
         self._fold_system = False
 
-    def render(self, messages: Sequence[Message]) -> str:
-        """The prompt text; raises GenerationError when the template cannot render these."""
+    def render(
+        self, messages: Sequence[Message], variables: Mapping[str, object] | None = None
+    ) -> str:
+        """The prompt text, with `variables` (such as `enable_thinking`) for the template to
+        read; raises GenerationError when the template cannot render these."""
+        from termllm.engine.template_bounds import TemplateBoundError
+
+        extra = dict(variables or {})
         try:
             if self._fold_system:
-                return self._render(fold_system(messages))
+                return self._render(fold_system(messages), extra)
             try:
-                return self._render(messages)
-            except Exception:
+                return self._render(messages, extra)
+            except Exception as exc:
                 # Many templates (Gemma's, Mistral's) refuse a system turn outright; the
-                # prompt still matters, so it joins the first user message instead.
+                # prompt still matters, so it joins the first user message instead. One that
+                # ran out of time or room would only do it again.
                 folded = fold_system(messages)
-                if folded == list(messages):
+                if folded == list(messages) or isinstance(exc, TemplateBoundError):
                     raise
-                prompt = self._render(folded)
+                prompt = self._render(folded, extra)
                 self._fold_system = True
                 return prompt
         except Exception as exc:  # template code is data: any error can come out of it
             raise GenerationError(f"the chat template failed to render: {_one_line(exc)}") from exc
 
-    def _render(self, messages: Sequence[Message]) -> str:
-        chat: Any = [{"role": m.role.value, "content": m.content} for m in messages]
-        return str(self._formatter(messages=chat, **self._unset).prompt)
+    def _render(self, messages: Sequence[Message], variables: dict[str, object]) -> str:
+        from termllm.engine.template_bounds import render_bounded
+
+        chat: Any = [_message_for_template(m) for m in messages]
+        # The bounds grow with the conversation: a long one may make a long prompt.
+        size = sum(len(text) for fields in chat for text in fields.values())
+        given = {**self._given, "messages": chat, **self._unset, **variables}
+        prompt = render_bounded(self._template, given, size)
+        if not prompt.strip():
+            # llama.cpp would fail on it with no reason given.
+            raise ValueError("it renders an empty prompt")
+        return prompt
+
+
+def _message_for_template(message: Message) -> dict[str, str]:
+    """A message as chat templates read it. An answer's reasoning goes where the templates that
+    read it back look (`reasoning_content`: Qwen3, GLM; `thinking`: gpt-oss), never into its
+    content: each template decides whether earlier reasoning reaches the prompt."""
+    fields = {"role": message.role.value, "content": message.content}
+    if message.reasoning:
+        fields["reasoning_content"] = message.reasoning
+        fields["thinking"] = message.reasoning
+    return fields
 
 
 def fold_system(messages: Sequence[Message]) -> list[Message]:
@@ -181,7 +219,7 @@ def fold_system(messages: Sequence[Message]) -> list[Message]:
     for index, message in enumerate(rest):
         if message.role is Role.USER:
             joined = "\n\n".join([*system, message.content])
-            rest[index] = Message(Role.USER, joined)
+            rest[index] = replace(message, content=joined)
             return rest
     return [Message(Role.USER, "\n\n".join(system)), *rest]
 
@@ -196,9 +234,10 @@ def select_template(
     """
     if override is not None:
         return _override(override, vocab), None
-    if summary.chat_template is None:
+    if summary.chat_template is None or not summary.chat_template.strip():
         name = _fallback_name(summary, vocab)
-        return _builtin(name, vocab), f"{model_label} has no chat template; using {name}"
+        has = "no" if summary.chat_template is None else "an empty"
+        return _builtin(name, vocab), f"{model_label} has {has} chat template; using {name}"
     family = summary.chat_template_family
     stops = BUILTIN_TEMPLATES[family].stops if family in BUILTIN_TEMPLATES else ()
     try:
@@ -259,5 +298,6 @@ def _one_line(exc: BaseException) -> str:
     # Jinja's syntax errors carry the line in the template that is at fault.
     lineno = getattr(exc, "lineno", None)
     where = f" (line {lineno})" if isinstance(lineno, int) else ""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    # A template's own message (raise_exception) can be megabytes: a line quotes its start.
+    text = one_line(str(exc)[: 4 * _REASON_CHARS], _REASON_CHARS) or type(exc).__name__
     return text + where

@@ -12,10 +12,18 @@ import struct
 
 from termllm.errors import GGUFError
 from termllm.gguf.source import ByteSource
+from termllm.safe_text import one_line
 
 FIRST_CHUNK = 256 * 1024
 MAX_CHUNK = 8 * 1024 * 1024
 IMPLAUSIBLE_FIELD_SIZE = 1 << 32  # no header value (a vocabulary, a template) comes near 4 GiB
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+"""Where reading a header stops. The largest real ones (a 262k-token vocabulary with its scores
+and types, or 150k tokens and their merges) take 10-20 MiB; a hostile file's 90 MB key must not
+make termllm read (or, from the Hub, download) it to find out."""
+MAX_NAME_BYTES = 1024
+"""The longest key or tensor name read; real ones are under 100 bytes (ggml's names, 64)."""
+_QUOTED_CHARS = 80  # of a key or a name in an error message
 
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
@@ -57,16 +65,27 @@ class Cursor:
             raise self.corrupt(f"{what} of {count:,}")
         if self.offset + needed > self.size:
             raise self.truncated()
+        self._check_header_size(self.offset + needed)
+
+    def _check_header_size(self, end: int) -> None:
+        if end > MAX_HEADER_BYTES:
+            raise GGUFError(
+                f"{self._source.label}: the GGUF header runs past {MAX_HEADER_BYTES >> 20} MiB "
+                f"(in {self.context}), more than any model's; termllm does not read further"
+            )
 
     def _fill(self, length: int) -> None:
         """Make `length` bytes from the current position available in the buffer."""
         offset = self.offset
         if offset + length > self.size:
             raise self.truncated()
+        self._check_header_size(offset + length)
         kept = self._buffer[self._pos :]
         fetch_at = offset + len(kept)
         chunk = FIRST_CHUNK if not self._buffer else min(2 * len(self._buffer), MAX_CHUNK)
-        wanted = min(max(length - len(kept), chunk), self.size - fetch_at)
+        # Never past the header limit: what is needed was checked to end before it.
+        end = min(self.size, MAX_HEADER_BYTES)
+        wanted = min(max(length - len(kept), chunk), end - fetch_at)
         data = self._source.read_at(fetch_at, wanted)
         if len(kept) + len(data) < length:
             # The source promised `size` bytes and delivered fewer: it shrank under us.
@@ -107,12 +126,20 @@ class Cursor:
         """Move past `length` bytes without fetching them if they are not buffered yet."""
         if self.offset + length > self.size:
             raise self.truncated()
+        self._check_header_size(self.offset + length)
         self._pos += length
 
     def string(self) -> str:
         length = self.u64()
         self.check_fits(length, 1, "a string length")
         # Tokens of byte-level vocabularies need not be valid UTF-8 on their own.
+        return self.read(length).decode("utf-8", errors="replace")
+
+    def name(self, what: str) -> str:
+        """A key or a tensor name: a string refused, before it is read, when far too long."""
+        length = self.u64()
+        if length > MAX_NAME_BYTES:
+            raise self.corrupt(f"{what} of {length:,} bytes")
         return self.read(length).decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int) -> None:
@@ -136,3 +163,10 @@ class Cursor:
                 self.check_fits(length, 1, "a string length")
                 self.skip(length)
                 remaining -= 1
+
+
+def quoted(text: str) -> str:
+    """A key, name or value from a file as an error message quotes it: safe and short."""
+    if len(text) <= _QUOTED_CHARS and text.isprintable():
+        return repr(text)  # every real name, and quick: the reader quotes each as it goes
+    return repr(one_line(text[: 4 * _QUOTED_CHARS], _QUOTED_CHARS))

@@ -15,8 +15,9 @@ import struct
 from dataclasses import dataclass
 
 from termllm.errors import GGUFError
-from termllm.gguf.cursor import Cursor
+from termllm.gguf.cursor import Cursor, quoted
 from termllm.gguf.ggml_types import GGML_TYPES, ggml_type_name
+from termllm.gguf.hparams import check_hyperparameters
 from termllm.gguf.source import ByteSource
 
 GGUF_MAGIC = b"GGUF"
@@ -99,7 +100,8 @@ def read_header(source: ByteSource, *, array_limit: int | None = DEFAULT_ARRAY_L
 
     Arrays longer than `array_limit` (the tokenizer's tokens, scores and merges) come back as
     `ArrayInfo`; per-layer arrays stay lists. `None` keeps every array. Raises GGUFError, naming
-    the file, for anything that is not a complete, well-formed little-endian GGUF v2/v3 file.
+    the file, for anything that is not a complete, well-formed little-endian GGUF v2/v3 file,
+    for a header past MAX_HEADER_BYTES, and for hyperparameters llama.cpp would abort on.
     """
     cursor = Cursor(source)
     version = _read_preamble(source, cursor)
@@ -115,6 +117,7 @@ def read_header(source: ByteSource, *, array_limit: int | None = DEFAULT_ARRAY_L
     data_offset = -(-cursor.offset // alignment) * alignment
     tensors = _sized(raw, source.size - data_offset)
     _check_data_fits(source, tensors, data_offset)
+    check_hyperparameters(source.label, metadata, (t.name for t in tensors))
     return GGUFHeader(version, metadata, tensors, data_offset, source.size)
 
 
@@ -148,8 +151,8 @@ def _read_metadata(cursor: Cursor, count: int, array_limit: int | None) -> dict[
     metadata: dict[str, object] = {}
     for index in range(count):
         cursor.context = f"metadata entry {index}"
-        key = cursor.string()
-        cursor.context = f"metadata value {key!r}"
+        key = cursor.name("a key")
+        cursor.context = f"metadata value {quoted(key)}"
         if key in metadata:
             raise cursor.corrupt("a repeated key")
         metadata[key] = _read_value(cursor, cursor.u32(), array_limit)
@@ -207,7 +210,8 @@ def _alignment(cursor: Cursor, metadata: dict[str, object]) -> int:
     # bool is an int subclass, and a bool alignment is as wrong as a non-power of two.
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value & (value - 1):
         cursor.context = "metadata value 'general.alignment'"
-        raise cursor.corrupt(f"alignment {value!r} is not a power of two")
+        shown = quoted(value) if isinstance(value, str) else repr(value)[:80]
+        raise cursor.corrupt(f"alignment {shown} is not a power of two")
     return value
 
 
@@ -224,8 +228,8 @@ def _read_tensor_infos(cursor: Cursor, count: int, alignment: int) -> list[_RawT
     names: set[str] = set()
     for index in range(count):
         cursor.context = f"tensor info {index}"
-        name = cursor.string()
-        cursor.context = f"tensor info {name!r}"
+        name = cursor.name("a tensor name")
+        cursor.context = f"tensor info {quoted(name)}"
         if name in names:
             raise cursor.corrupt("a repeated tensor name")
         names.add(name)

@@ -79,7 +79,8 @@ def summarize(header: GGUFHeader) -> ModelSummary:
         parameter_count=sum(t.n_elements for t in header.tensors),
         quant=_quant(header),
         file_size=header.file_size,
-        context_length=_integer(metadata, f"{prefix}context_length"),
+        # llama.cpp takes a trained context of 0 for "not known", as this does.
+        context_length=_integer(metadata, f"{prefix}context_length") or None,
         block_count=block_count,
         embedding_length=embedding_length,
         head_count=head_count,

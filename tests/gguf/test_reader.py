@@ -350,7 +350,7 @@ def test_absurd_string_length() -> None:
 
     message = error_of(source)
 
-    assert "corrupt GGUF file (a string length of 4,611,686,018,427,387,904 in" in message
+    assert "corrupt GGUF file (a key of 4,611,686,018,427,387,904 bytes in" in message
     assert "metadata entry 0" in message
 
 

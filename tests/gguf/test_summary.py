@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gguf
 import pytest
@@ -94,6 +95,13 @@ def test_per_layer_kv_heads(make_model: Callable[..., Path]) -> None:
         writer.add_head_count_kv([2, 0])
         writer.add_key_length(32)
         writer.add_value_length(48)
+        add_tensor = writer.add_tensor
+
+        def without_attention_in_layer_1(name: str, *args: Any, **kwargs: Any) -> None:
+            if not name.startswith(("blk.1.attn_q", "blk.1.attn_k", "blk.1.attn_v")):
+                add_tensor(name, *args, **kwargs)
+
+        writer.add_tensor = without_attention_in_layer_1  # type: ignore[method-assign]
 
     summary = summary_of(make_model(customize=customize))
 
