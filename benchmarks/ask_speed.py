@@ -3,6 +3,8 @@
 Prints decode tokens/s of both and their ratio (target ≥ 0.97), and termllm's process overhead:
 the time from starting the process to the first answer byte, minus model load and prompt
 evaluation (target ≤ 0.3 s). Runs alternate between the two so machine noise hits both alike.
+Last, what the reasoning parser costs per token, as a share of one token's decode time
+(target ≤ 1 %): for a model that does not think, and inside and after a reasoning block.
 
 Run: .venv/bin/python benchmarks/ask_speed.py [--runs 5] [--tokens 128] [--threads 2] [-m PATH]
 """
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 from starter import ask_json, starter_model
+
+from termllm.reasoning import HARMONY, THINK, parse_cost
 
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
@@ -42,6 +46,20 @@ for chunk in stream:
         first = first or last
 print(json.dumps({"tokens": count, "decode_tokens_per_s": (count - 1) / (last - first)}))
 """
+
+
+# About 2,000 tokens of prose (a token is about 4 characters, as the parser is fed).
+_PROSE = "The keeper climbed the stairs as the storm rolled in from the sea. " * 120
+PARSED_STREAMS = (
+    ("a model that does not think", THINK, _PROSE),
+    ("<think> block then answer", THINK, f"<think>\n{_PROSE}\n</think>\n\n{_PROSE}"),
+    (
+        "harmony channels",
+        HARMONY,
+        f"<|channel|>analysis<|message|>{_PROSE}<|end|><|start|>assistant<|channel|>final"
+        f"<|message|>{_PROSE}",
+    ),
+)
 
 
 def plain_loop(model: Path, tokens: int, threads: int) -> dict[str, float]:
@@ -142,6 +160,13 @@ def main() -> None:
     print(f"termllm ask --json:          {our_speed:.1f} tok/s (median)")
     print(f"ratio: {our_speed / plain_speed:.3f} (target >= 0.97)")
     print(f"process overhead to first token: {overhead:.3f} s (target <= 0.3 s)")
+    token_s = 1 / our_speed
+    for label, fmt, text in PARSED_STREAMS:
+        cost = min(parse_cost(fmt, text) for _ in range(5))
+        print(
+            f"reasoning parser, {label}: {cost * 1e6:.1f} µs per token,"
+            f" {100 * cost / token_s:.3f} % of decode (target <= 1 %)"
+        )
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ class BenchModel:
 
         return LoadReport(4096, 2, Placement(0, 2, "CPU", "bench"), "bench", load_ms=1.0)
 
-    def count_prompt_tokens(self, messages: Sequence[Any]) -> int:
+    def count_prompt_tokens(self, messages: Sequence[Any], think: Any = None) -> int:
         return sum(len(m.content.split()) + 4 for m in messages)
 
     def truncate(self, text: str, max_tokens: int) -> str:
@@ -122,7 +122,9 @@ class BenchModel:
     # No KV cache to keep: the conversation-state calls are no-ops.
     state_identity = "bench"
 
-    def shared_prefix(self, messages: Sequence[Any], tokens: Sequence[int] | None) -> int:
+    def shared_prefix(
+        self, messages: Sequence[Any], tokens: Sequence[int] | None, think: Any = None
+    ) -> int:
         return 0
 
     def save_state(self) -> None:

@@ -64,6 +64,19 @@ class GenerationSettings:
     )
     seed: int = field(default=-1, metadata=doc("Random seed; -1 picks a new one each time."))
     system: str = field(default="", metadata=doc("System prompt used when none is given."))
+    think: str = field(
+        default="auto",
+        metadata=doc(
+            "Thinking models: auto (the model's own default), on, off, low, medium, high."
+        ),
+    )
+    think_budget: int = field(
+        default=-1,
+        metadata=doc("Close a thinking model's reasoning after this many tokens; -1: no limit."),
+    )
+    hide_thinking: bool = field(
+        default=False, metadata=doc("Hide the reasoning `ask` shows on stderr (it is still saved).")
+    )
 
 
 @dataclass(frozen=True)
@@ -97,7 +110,8 @@ class HubSettings:
         default=False, metadata=doc("Never reach the Hub (HF_HUB_OFFLINE=1 also sets this).")
     )
     timeout_s: float = field(
-        default=10.0, metadata=doc("Seconds to wait for the Hub before giving up on a request.")
+        default=10.0,
+        metadata=doc("Seconds (at most 3600) to wait for the Hub's answer, and each 16 KiB of it."),
     )
 
 
@@ -331,6 +345,18 @@ def _coerce(value: Any, section: str, key: str, where: str, *, from_env: bool = 
     raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
 
 
+_MAX_HUB_TIMEOUT_S = 3600.0
+
+
+def _check_hub_timeout(seconds: float, value: Any, where: str) -> None:
+    # A socket timeout must be a positive, finite number the OS can hold (inf overflows it);
+    # an hour per read is already far past any Hub that is merely slow.
+    if not 0 < seconds <= _MAX_HUB_TIMEOUT_S:
+        raise ConfigError(
+            f"{where}: expected seconds above 0 and at most {_MAX_HUB_TIMEOUT_S:g}, got {value!r}"
+        )
+
+
 def _line_of(text: str, key: str, section: str | None) -> int:
     """The 1-based line where `key` is set (within `section`), for error messages; 1 if unknown."""
     current: str | None = None
@@ -345,18 +371,6 @@ def _line_of(text: str, key: str, section: str | None) -> int:
         if (section is None or current == section) and key_pattern.match(line):
             return number
     return 1
-_MAX_HUB_TIMEOUT_S = 3600.0
-
-
-def _check_hub_timeout(seconds: float, value: Any, where: str) -> None:
-    # A socket timeout must be a positive, finite number the OS can hold (inf overflows it);
-    # an hour per read is already far past any Hub that is merely slow.
-    if not 0 < seconds <= _MAX_HUB_TIMEOUT_S:
-        raise ConfigError(
-            f"{where}: expected seconds above 0 and at most {_MAX_HUB_TIMEOUT_S:g}, got {value!r}"
-        )
-
-
 
 
 def describe(settings: Settings) -> list[tuple[str, Any, str]]:

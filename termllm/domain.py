@@ -111,6 +111,20 @@ class Role(StrEnum):
 class Message:
     role: Role
     content: str
+    reasoning: str | None = None
+    """What a thinking model reasoned before this answer, apart from it: a template that reads
+    past reasoning (as `reasoning_content` or `thinking`) gets it there, and decides."""
+
+
+class Think(StrEnum):
+    """How much a thinking model should reason: `auto` leaves it to the model's template."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,10 @@ class GenParams:
     seed: int | None = None
     max_tokens: int | None = None
     """None: until the model stops or the context is full."""
+    think: Think = Think.AUTO
+    think_budget: int | None = None
+    """Reasoning tokens after which the reasoning is closed, as the model would close it, so
+    that the answer comes; None: no limit."""
 
 
 class FinishReason(StrEnum):
@@ -138,6 +156,8 @@ class FinishReason(StrEnum):
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    """Every token generated, reasoning included."""
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,9 +174,10 @@ class Timings:
 
 @dataclass(frozen=True)
 class TextChunk:
-    """A piece of the answer as it is generated."""
+    """A piece of the answer, or of the reasoning before it, as it is generated."""
 
     text: str
+    reasoning: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,10 +195,21 @@ class Completion:
     """The end of an answer: always the last item of a stream, also after a cancel or error."""
 
     content: str
+    """The answer, without the reasoning."""
     finish_reason: FinishReason
     usage: Usage
     timings: Timings
     error: str | None = None
+    reasoning: str = ""
+
+    @property
+    def ended_thinking(self) -> bool:
+        """It ended (out of tokens, cancelled) while still reasoning, before any answer."""
+        return (
+            bool(self.reasoning)
+            and not self.content
+            and self.finish_reason is not FinishReason.STOP
+        )
 
 
 Chunk = TextChunk | PromptProgress | Completion

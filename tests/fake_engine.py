@@ -16,6 +16,7 @@ from termllm.domain import (
     Message,
     PromptProgress,
     TextChunk,
+    Think,
     Timings,
     Usage,
 )
@@ -32,6 +33,9 @@ class ScriptedModel:
     fail_after: int | None = None
     reading: list[tuple[int, int]] = field(default_factory=list)
     """PromptProgress (read, total) to report before the answer, `delay_s` apart."""
+    reasoning: list[str] = field(default_factory=list)
+    """Reasoning pieces streamed before the answer, like a thinking model's (the token limit
+    counts them too)."""
     seen: list[tuple[Message, ...]] = field(default_factory=list)
     params_seen: list[GenParams] = field(default_factory=list)
 
@@ -44,10 +48,12 @@ class ScriptedModel:
     def state_identity(self) -> str:
         return "scripted"
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+    def count_prompt_tokens(self, messages: Sequence[Message], think: Think = Think.AUTO) -> int:
         return sum(len(m.content.split()) + MESSAGE_OVERHEAD for m in messages)
 
-    def shared_prefix(self, messages: Sequence[Message], tokens: Sequence[int] | None) -> int:
+    def shared_prefix(
+        self, messages: Sequence[Message], tokens: Sequence[int] | None, think: Think = Think.AUTO
+    ) -> int:
         return 0
 
     def save_state(self) -> KvState | None:
@@ -71,13 +77,15 @@ class ScriptedModel:
         self.seen.append(tuple(messages))
         self.params_seen.append(params)
         produced: list[str] = []
-        limit = params.max_tokens or len(self.answer)
+        reasoned: list[str] = []
+        pieces = [*((p, True) for p in self.reasoning), *((p, False) for p in self.answer)]
+        limit = params.max_tokens or len(pieces)
         reason = FinishReason.STOP
         error = None
         for read, total in self.reading:
             time.sleep(self.delay_s)
             yield PromptProgress(read, total)
-        for index, piece in enumerate(self.answer):
+        for index, (piece, is_reasoning) in enumerate(pieces):
             if cancel.is_set():
                 reason = FinishReason.CANCELLED
                 break
@@ -88,14 +96,17 @@ class ScriptedModel:
                 reason = FinishReason.LENGTH
                 break
             time.sleep(self.delay_s)
-            produced.append(piece)
-            yield TextChunk(piece)
+            (reasoned if is_reasoning else produced).append(piece)
+            yield TextChunk(piece, reasoning=is_reasoning)
         yield Completion(
             content="".join(produced),
             finish_reason=reason,
-            usage=Usage(self.count_prompt_tokens(messages), len(produced)),
+            usage=Usage(
+                self.count_prompt_tokens(messages), len(produced) + len(reasoned), len(reasoned)
+            ),
             timings=Timings(0.0, 1.0, 100.0, 100.0),
             error=error,
+            reasoning="".join(reasoned),
         )
 
     def close(self) -> None:

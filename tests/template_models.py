@@ -100,6 +100,20 @@ def template_source(name: str) -> str:
     return (TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8")
 
 
+def opens_reasoning(directory: Path) -> Path:
+    """A Jinja file: Qwen3's real template with its generation prompt opening the reasoning, as
+    DeepSeek-R1's does. The starter model (trained on ChatML) writes on, and all it writes is
+    reasoning: the way to exercise thinking budgets and folds with a real model."""
+    qwen3 = template_source("Qwen-Qwen3-0.6B")
+    source = qwen3.replace(
+        "{{- '<|im_start|>assistant\\n' }}", "{{- '<|im_start|>assistant\\n<think>\\n' }}"
+    )
+    assert source != qwen3
+    path = directory / "opens-reasoning.jinja"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
 def embed_templates(model: Path, names: Iterable[str], directory: Path) -> dict[str, Path]:
     """Copies of `model` in `directory`, each with one template as its tokenizer.chat_template,
     named after it ("NAME.gguf"). gguf's own gguf-new-metadata script writes them."""

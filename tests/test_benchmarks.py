@@ -70,6 +70,9 @@ def test_ask_speed(tmp_path: Path) -> None:
             "termllm ask --json: ",
             "ratio: ",
             "process overhead to first token: ",
+            "reasoning parser, a model that does not think: ",
+            "reasoning parser, <think> block then answer: ",
+            "reasoning parser, harmony channels: ",
         ],
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -26,6 +27,15 @@ def ask(
     repeat_penalty: float = typer.Option(None, "--repeat-penalty", min=0.0),
     seed: int = typer.Option(None, "--seed", min=0, help="Seed for reproducible sampling."),
     max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Longest answer."),
+    think: str = typer.Option(
+        None, "--think", help="Thinking models: auto, on, off, low, medium or high."
+    ),
+    think_budget: int = typer.Option(
+        None, "--think-budget", min=0, help="Close the reasoning after N tokens, then answer."
+    ),
+    hide_thinking: bool = typer.Option(
+        False, "--hide-thinking", help="Do not show the reasoning on stderr (it is still saved)."
+    ),
     n_ctx: int = typer.Option(None, "--ctx", min=64, help="Context size in tokens."),
     gpu_layers: str = typer.Option(None, "--gpu-layers", help="auto, 0 (CPU) or N layers."),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads."),
@@ -42,8 +52,8 @@ def ask(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Say what loading chose."),
 ) -> None:
     """Ask a model once: `termllm ask "question"`, or `cat file | termllm ask "summarize"`."""
-    from termllm.cli.ask_turn import AskListener, run_turn
-    from termllm.services.chat import LoadOptions, parse_gpu_layers
+    from termllm.cli.ask_turn import AskListener, Ended, run_turn
+    from termllm.services.chat import LoadOptions, parse_gpu_layers, parse_think
     from termllm.services.turn import NewQuestion, TurnOptions
 
     found = services(ctx)
@@ -56,6 +66,8 @@ def ask(
         "repeat_penalty": repeat_penalty,
         "seed": seed,
         "max_tokens": max_tokens,
+        "think": parse_think(think, "--think") if think is not None else None,
+        "think_budget": think_budget,
     }
     options = TurnOptions(
         model_ref=model,
@@ -71,8 +83,14 @@ def ask(
     )
     turn = NewQuestion(text, conversation_id=cid, latest=continue_)
     writer = _answer_writer(as_json)
+    hidden = hide_thinking or found.config.settings.generation.hide_thinking
+    listener = AskListener(writer, verbose, show_thinking=not hidden and sys.stderr.isatty())
     try:
-        result = run_turn(found.turns, turn, options, AskListener(writer, verbose))
+        result = run_turn(found.turns, turn, options, listener)
+    except Ended as ended:
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            note(f"termllm: stopped by {ended}")
+        raise typer.Exit(ended.exit_code) from None
     finally:
         if writer is not None:
             writer.finish()
@@ -119,10 +137,12 @@ def _json_result(model_ref: str, completion: Completion) -> dict[str, Any]:
     return {
         "model": model_ref,
         "content": completion.content,
+        "reasoning": completion.reasoning,
         "finish_reason": completion.finish_reason.value,
         "usage": {
             "prompt_tokens": completion.usage.prompt_tokens,
             "completion_tokens": completion.usage.completion_tokens,
+            "reasoning_tokens": completion.usage.reasoning_tokens,
         },
         "timings": {
             "ttft_ms": round(timings.ttft_ms, 1),
@@ -138,7 +158,8 @@ def _stats_line(completion: Completion) -> str:
     usage, timings = completion.usage, completion.timings
     return (
         f"{usage.prompt_tokens} prompt tokens ({timings.cached_tokens} cached), "
-        f"{usage.completion_tokens} generated · "
+        f"{usage.completion_tokens} generated"
+        f"{f' ({usage.reasoning_tokens} reasoning)' if usage.reasoning_tokens else ''} · "
         f"load {timings.load_ms:.0f} ms · first token {timings.ttft_ms:.0f} ms · "
         f"prompt {timings.prompt_tokens_per_s:.0f} tok/s · "
         f"decode {timings.decode_tokens_per_s:.1f} tok/s · {completion.finish_reason.value}"

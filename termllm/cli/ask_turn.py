@@ -4,13 +4,18 @@ cancel. Imported only when `ask` runs: the turn brings the services with it."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from termllm.cli.answer_plain import AnswerWriter
 from termllm.cli.output import note, stderr_console
 from termllm.errors import ExitCode
+from termllm.safe_text import text_block
 from termllm.services.turn import (
     LONG_PROMPT_TOKENS,
     NewQuestion,
@@ -29,10 +34,14 @@ if TYPE_CHECKING:
 class AskListener(TurnListener):
     """The turn as `ask` shows it: the answer on stdout, everything else on stderr."""
 
-    def __init__(self, writer: AnswerWriter | None, verbose: bool) -> None:
+    def __init__(
+        self, writer: AnswerWriter | None, verbose: bool, *, show_thinking: bool = False
+    ) -> None:
         self._writer = writer
         self._verbose = verbose
         self._spinner: Status | None = None
+        self._show_thinking = show_thinking
+        self._thinking_shown = False
 
     def loading(self, model_ref: str) -> None:
         self._show_status(f"loading {model_ref}…")
@@ -58,9 +67,26 @@ class AskListener(TurnListener):
         else:
             self._end_status()
 
+    def reasoning(self, piece: str) -> None:
+        # Dimmed on the terminal's stderr: piped or redirected stdout only ever gets the answer.
+        if self._show_thinking:
+            if not self._thinking_shown:
+                self._end_status()
+                self._thinking_shown = True
+            stderr_console().print(
+                text_block(piece), style="dim", end="", markup=False, highlight=False
+            )
+
     def text(self, piece: str) -> None:
+        if self._thinking_shown:
+            self._thinking_shown = False
+            note("")
         if self._writer is not None:
             self._writer.write(piece)
+
+    def ended(self) -> None:
+        if self._thinking_shown:
+            note("")
 
     def _show_status(self, message: str) -> None:
         """A spinner line on stderr, when it is a terminal (never in pipes or logs)."""
@@ -76,13 +102,59 @@ class AskListener(TurnListener):
             self._spinner = None
 
 
+# A process ended by these (`timeout`, `kill`, a closed terminal) keeps its partial answer,
+# as Ctrl-C does, and exits with the usual 128 + the signal's number.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Ended(Exception):
+    """The turn was stopped by an ending signal; its answer so far is saved."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.exit_code = 128 + signal_number
+
+
 def run_turn(
     turns: TurnService, turn: NewQuestion, options: TurnOptions, listener: AskListener
 ) -> TurnResult:
     """Run the turn in a worker thread, so that Ctrl-C only sets the turn's cancel flag: the
     answer then stops at the next token (or prompt batch) and is saved as cancelled, exactly
-    as Esc does in the app. A second Ctrl-C ends the process at once."""
+    as Esc does in the app. A second Ctrl-C ends the process at once. SIGTERM and SIGHUP
+    cancel the same way, then raise Ended."""
     cancel = threading.Event()
+    with _ending_signals_cancel(cancel) as received:
+        result = _run_in_thread(turns, turn, options, listener, cancel)
+    if received:
+        raise Ended(received[0])
+    return result
+
+
+@contextmanager
+def _ending_signals_cancel(cancel: threading.Event) -> Iterator[list[int]]:
+    received: list[int] = []
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        if received:
+            _exit_now()
+        received.append(number)
+        cancel.set()
+
+    previous = {number: signal.signal(number, on_signal) for number in ENDING_SIGNALS}
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _run_in_thread(
+    turns: TurnService,
+    turn: NewQuestion,
+    options: TurnOptions,
+    listener: AskListener,
+    cancel: threading.Event,
+) -> TurnResult:
     done = threading.Event()
     outcome: list[TurnResult | BaseException] = []
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from termllm.domain import Chunk, GenParams, Message
+from termllm.domain import Chunk, GenParams, Message, Think
+from termllm.engine.thinking import ThinkControls
 
 GpuLayers = int | Literal["auto"]
 
@@ -53,6 +54,8 @@ class LoadReport:
     """The template in use: "gguf" (the model's own), a built-in name, or a file path."""
     load_ms: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    think_controls: ThinkControls = field(default_factory=ThinkControls)
+    """The variables its chat template reads to steer reasoning (none: it cannot be)."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,9 @@ class LoadedModel(Protocol):
         model file, the context settings and the engine version."""
         ...
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        """Tokens of the prompt these messages render to, generation prompt included."""
+    def count_prompt_tokens(self, messages: Sequence[Message], think: Think = Think.AUTO) -> int:
+        """Tokens of the prompt these messages render to, generation prompt included, with the
+        template steered by `think` (it can change the generation prompt)."""
         ...
 
     def truncate(self, text: str, max_tokens: int) -> str:
@@ -99,15 +103,17 @@ class LoadedModel(Protocol):
     def stream_chat(
         self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
     ) -> Iterator[Chunk]:
-        """PromptProgress as the prompt is read, text chunks as they are generated, then
-        exactly one Completion.
+        """PromptProgress as the prompt is read, text chunks as they are generated (reasoning
+        apart from the answer), then exactly one Completion.
 
         Setting `cancel` stops generation between tokens; the Completion then keeps the text so
         far with finish reason `cancelled`. Errors end the stream with finish reason `error`.
         """
         ...
 
-    def shared_prefix(self, messages: Sequence[Message], tokens: Sequence[int] | None) -> int:
+    def shared_prefix(
+        self, messages: Sequence[Message], tokens: Sequence[int] | None, think: Think = Think.AUTO
+    ) -> int:
         """How many leading tokens of these messages' prompt `tokens` hold (None: the live KV
         cache, i.e. how much of the prompt needs no evaluation now)."""
         ...

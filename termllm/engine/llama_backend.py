@@ -22,7 +22,9 @@ from termllm.domain import (
     GenParams,
     Message,
     PromptProgress,
+    Role,
     TextChunk,
+    Think,
     Timings,
     Usage,
 )
@@ -32,12 +34,18 @@ from termllm.engine.construct import N_BATCH, construct_llama
 from termllm.engine.native_log import route_native_logs
 from termllm.engine.planning import plan_load
 from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
+from termllm.engine.thinking import template_controls, think_variables
 from termllm.errors import TermllmError
+from termllm.reasoning import HarmonyFormat, Kind, ReasoningFormat, ReasoningParser, detect_format
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from llama_cpp import Llama
+
+
+# A user message whose end marks where the generation prompt starts in a rendered prompt.
+_PROBE = "termllm probe: where does the answer start?"
 
 
 class LlamaEngine:
@@ -68,7 +76,15 @@ class LlamaEngine:
         if warning is not None:
             warnings.append(warning)
         load_ms = (time.perf_counter() - started) * 1000
-        report = LoadReport(n_ctx, threads, placement, template.label, load_ms, tuple(warnings))
+        report = LoadReport(
+            n_ctx,
+            threads,
+            placement,
+            template.label,
+            load_ms,
+            tuple(warnings),
+            think_controls=template_controls(template.source),
+        )
         identity = kv_state.state_identity(request.model_path, n_ctx)
         return LlamaModel(llama, template, report, identity)
 
@@ -83,8 +99,9 @@ class LlamaModel:
 
         self._llama = llama
         self._state_identity = state_identity
-        self._last_prompt: tuple[tuple[Message, ...], list[int]] | None = None
+        self._last_prompt: tuple[tuple[tuple[Message, ...], Think], list[int]] | None = None
         self._template = template
+        self._reasoning_formats: dict[Think, ReasoningFormat] = {}
         self._report = report
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._bos = int(llama.token_bos())
@@ -110,13 +127,15 @@ class LlamaModel:
     def state_identity(self) -> str:
         return self._state_identity
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return len(self._prompt_tokens(messages))
+    def count_prompt_tokens(self, messages: Sequence[Message], think: Think = Think.AUTO) -> int:
+        return len(self._prompt_tokens(messages, think))
 
-    def shared_prefix(self, messages: Sequence[Message], tokens: Sequence[int] | None) -> int:
+    def shared_prefix(
+        self, messages: Sequence[Message], tokens: Sequence[int] | None, think: Think = Think.AUTO
+    ) -> int:
         import numpy as np
 
-        prompt = self._prompt_tokens(messages)
+        prompt = self._prompt_tokens(messages, think)
         if tokens is None:
             return _common_prefix(self._llama.input_ids, self._llama.n_tokens, prompt)
         return _common_prefix(np.asarray(tokens, dtype=np.intc), len(tokens), prompt)
@@ -152,7 +171,8 @@ class LlamaModel:
     ) -> Iterator[Chunk]:
         started = time.perf_counter()
         try:
-            prompt = self._prompt_tokens(messages)
+            prompt = self._prompt_tokens(messages, params.think)
+            reasoning = self._reasoning_format(params.think)
         except TermllmError as exc:
             yield _failed(str(exc), 0)
             return
@@ -165,7 +185,7 @@ class LlamaModel:
             return
         room = n_ctx - len(prompt)
         limit = room if params.max_tokens is None else min(params.max_tokens, room)
-        yield from self._generate(prompt, params, cancel, started, limit)
+        yield from self._generate(prompt, params, cancel, started, limit, reasoning)
 
     def close(self) -> None:
         self._llama.close()
@@ -177,6 +197,7 @@ class LlamaModel:
         cancel: threading.Event,
         started: float,
         limit: int,
+        reasoning: ReasoningFormat,
     ) -> Iterator[Chunk]:
         import llama_cpp
 
@@ -188,10 +209,17 @@ class LlamaModel:
         is_eog, vocab, piece = llama_cpp.llama_vocab_is_eog, self._vocab, self._piece
         stop_ids, stop_texts = self._stop_ids, self._stop_texts
         decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        parts: list[str] = []
+        # Harmony's channels are special tokens: without their text the channels run together.
+        special = isinstance(reasoning, HarmonyFormat)
+        parser = ReasoningParser(reasoning)
+        feed = parser.feed
+        answer: list[str] = []
+        thought: list[str] = []
         held = ""
         finish, error = FinishReason.LENGTH, None
-        sampled = produced = 0
+        sampled = produced = reasoning_tokens = 0
+        budget = params.think_budget
+        generated: list[int] = []
         eval_started = first = last = time.perf_counter()
         tokens = None
         total = len(prompt)
@@ -202,18 +230,28 @@ class LlamaModel:
                 finish = FinishReason.CANCELLED
             else:
                 llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed)
-                tokens = llama.generate(
-                    prompt,
-                    top_k=params.top_k,
-                    top_p=params.top_p,
-                    min_p=params.min_p,
-                    temp=params.temperature,
-                    repeat_penalty=params.repeat_penalty,
-                )
+                tokens = self._sample(prompt, params)
                 while sampled < limit:
                     if cancel.is_set():
                         finish = FinishReason.CANCELLED
                         break
+                    if budget is not None and reasoning_tokens >= budget and parser.in_reasoning:
+                        # The budget is spent: the reasoning is closed as the model would close
+                        # it, and sampling goes on from there, so that the answer still comes.
+                        budget = None
+                        closing = self._llama.tokenize(
+                            reasoning.close_text.encode("utf-8"), add_bos=False, special=True
+                        )
+                        tokens.close()
+                        generated += closing
+                        produced += len(closing)
+                        reasoning_tokens += len(closing)
+                        limit -= len(closing)
+                        for kind, text in feed(reasoning.close_text):
+                            (thought if kind is Kind.REASONING else answer).append(text)
+                            yield TextChunk(text, kind is Kind.REASONING)
+                        tokens = self._sample([*prompt, *generated], params)
+                        continue
                     token = next(tokens)
                     last = time.perf_counter()
                     sampled += 1
@@ -224,27 +262,31 @@ class LlamaModel:
                         finish = FinishReason.STOP
                         break
                     produced += 1
-                    text = decode(piece(token))
+                    generated.append(token)
+                    was_reasoning = parser.in_reasoning
+                    text = decode(piece(token, special))
+                    stopped = False
                     if stop_texts and text:
                         text, held, stopped = _hold_back(held + text, stop_texts)
-                        if stopped:
-                            finish = FinishReason.STOP
-                            if text:
-                                parts.append(text)
-                                yield TextChunk(text)
-                            break
                     if text:
-                        parts.append(text)
-                        yield TextChunk(text)
+                        for kind, shown in feed(text):
+                            (thought if kind is Kind.REASONING else answer).append(shown)
+                            yield TextChunk(shown, kind is Kind.REASONING)
+                    if was_reasoning or parser.in_reasoning:
+                        reasoning_tokens += 1
+                    if stopped:
+                        finish = FinishReason.STOP
+                        break
         except Exception as exc:  # a failed llama_decode surfaces as a plain RuntimeError
             finish, error = FinishReason.ERROR, f"generation failed: {exc}"
         finally:
             if tokens is not None:
                 tokens.close()
-        if held and finish is not FinishReason.STOP:
-            # What looked like the start of a stop marker was not one after all.
-            parts.append(held)
-            yield TextChunk(held)
+        # What looked like the start of a stop marker was not one after all.
+        rest = feed(held) if held and finish is not FinishReason.STOP else []
+        for kind, shown in [*rest, *parser.finish()]:
+            (thought if kind is Kind.REASONING else answer).append(shown)
+            yield TextChunk(shown, kind is Kind.REASONING)
         timings = Timings(
             load_ms=0.0,
             ttft_ms=(first - started) * 1000 if sampled else 0.0,
@@ -252,8 +294,18 @@ class LlamaModel:
             decode_tokens_per_s=(sampled - 1) / (last - first) if sampled > 1 else 0.0,
             cached_tokens=len(prompt) - evaluated,
         )
-        usage = Usage(prompt_tokens=len(prompt), completion_tokens=produced)
-        yield Completion("".join(parts), finish, usage, timings, error)
+        usage = Usage(len(prompt), produced, reasoning_tokens)
+        yield Completion("".join(answer), finish, usage, timings, error, "".join(thought).rstrip())
+
+    def _sample(self, tokens: list[int], params: GenParams) -> Generator[int, None, None]:
+        return self._llama.generate(
+            tokens,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=params.min_p,
+            temp=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+        )
 
     def _prefill(
         self, prompt: list[int], reused: int, cancel: threading.Event
@@ -279,14 +331,14 @@ class LlamaModel:
             yield PromptProgress(stop, len(prompt))
         return not cancel.is_set()
 
-    def _prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
+    def _prompt_tokens(self, messages: Sequence[Message], think: Think) -> list[int]:
         """The prompt's tokens (not to be modified). A turn asks for the same prompt several
         times (fitting it, comparing it with saved states, generating), so the last one is
         kept rather than rendered and tokenized again."""
-        key = tuple(messages)
+        key = (tuple(messages), think)
         if self._last_prompt is not None and self._last_prompt[0] == key:
             return self._last_prompt[1]
-        text = self._template.render(messages)
+        text = self._template.render(messages, self._think_variables(think))
         # Templates write their special tokens as text (bos_token included), so they are
         # parsed as special here and BOS is added only when the template left it out.
         tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
@@ -295,12 +347,27 @@ class LlamaModel:
         self._last_prompt = (key, tokens)
         return tokens
 
-    def _piece(self, token: int) -> bytes:
+    def _think_variables(self, think: Think) -> dict[str, object]:
+        return think_variables(self._report.think_controls, think)[0]
+
+    def _reasoning_format(self, think: Think) -> ReasoningFormat:
+        """How this model's output carries its reasoning, from its template and how the
+        generation prompt ends with `think` applied (it may open the reasoning itself)."""
+        known = self._reasoning_formats.get(think)
+        if known is None:
+            probe = self._template.render(
+                [Message(Role.USER, _PROBE)], self._think_variables(think)
+            )
+            tail = probe[probe.rfind(_PROBE) + len(_PROBE) :] if _PROBE in probe else ""
+            known = self._reasoning_formats[think] = detect_format(self._template.source, tail)
+        return known
+
+    def _piece(self, token: int, special: bool = False) -> bytes:
         buffer = self._piece_buffer
-        size = self._token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        size = self._token_to_piece(self._vocab, token, buffer, len(buffer), 0, special)
         if size < 0:  # the piece needs -size bytes
             self._piece_buffer = buffer = ctypes.create_string_buffer(-size)
-            size = self._token_to_piece(self._vocab, token, buffer, -size, 0, False)
+            size = self._token_to_piece(self._vocab, token, buffer, -size, 0, special)
         return buffer.raw[:size]
 
     def _single_token(self, text: str) -> int | None:

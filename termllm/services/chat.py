@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from termllm.config import Config
-from termllm.domain import Chunk, Completion, GenParams, LocalModel, Message, Role
+from termllm.domain import Chunk, Completion, GenParams, LocalModel, Message, Role, Think
 from termllm.engine.base import Engine, GpuLayers, LoadedModel, LoadRequest
 from termllm.errors import ModelNotFoundError, UsageError
 from termllm.services.models import ModelService
@@ -66,6 +66,8 @@ class ChatService:
             repeat_penalty=generation.repeat_penalty,
             seed=None if generation.seed < 0 else generation.seed,
             max_tokens=generation.max_tokens or None,
+            think=parse_think(generation.think, "generation.think"),
+            think_budget=generation.think_budget if generation.think_budget >= 0 else None,
         )
 
     def default_system_prompt(self) -> str:
@@ -137,7 +139,7 @@ class ChatService:
         budget = n_ctx - room
         kept = list(messages)
         dropped = 0
-        while model.count_prompt_tokens(kept) > budget:
+        while model.count_prompt_tokens(kept, params.think) > budget:
             first_turn = next((i for i, m in enumerate(kept) if m.role is not Role.SYSTEM), None)
             if first_turn is None or first_turn == len(kept) - 1:
                 break
@@ -145,9 +147,11 @@ class ChatService:
             dropped += 1
         if dropped:
             warnings.append(f"dropped the {dropped} oldest messages to fit the context")
-        tokens = model.count_prompt_tokens(kept)
+        tokens = model.count_prompt_tokens(kept, params.think)
         if tokens > budget:
-            kept[-1], tokens, cut_warning = self._cut_last(model, kept, budget, tokens)
+            kept[-1], tokens, cut_warning = self._cut_last(
+                model, kept, budget, tokens, params.think
+            )
             warnings.append(cut_warning)
         return FittedPrompt(tuple(kept), tokens, tuple(warnings))
 
@@ -163,7 +167,7 @@ class ChatService:
         spares re-reading its history; restoring counts in the time to first token."""
         started = time.perf_counter()
         if conversation_id is not None:
-            self._states.resume(model, conversation_id, messages)
+            self._states.resume(model, conversation_id, messages, params.think)
         restore_ms = (time.perf_counter() - started) * 1000
         for chunk in model.stream_chat(messages, params, cancel):
             if isinstance(chunk, Completion) and chunk.timings.ttft_ms > 0:
@@ -182,10 +186,10 @@ class ChatService:
 
     @staticmethod
     def _cut_last(
-        model: LoadedModel, kept: list[Message], budget: int, tokens: int
+        model: LoadedModel, kept: list[Message], budget: int, tokens: int, think: Think
     ) -> tuple[Message, int, str]:
         last = kept[-1]
-        overhead = model.count_prompt_tokens([*kept[:-1], replace(last, content="")])
+        overhead = model.count_prompt_tokens([*kept[:-1], replace(last, content="")], think)
         allowed = budget - overhead
         if allowed <= 0:
             raise UsageError(
@@ -193,12 +197,20 @@ class ChatService:
                 " shorten it or raise --ctx"
             )
         shortened = replace(last, content=model.truncate(last.content, allowed))
-        new_tokens = model.count_prompt_tokens([*kept[:-1], shortened])
+        new_tokens = model.count_prompt_tokens([*kept[:-1], shortened], think)
         warning = (
             f"the prompt was cut from {tokens} to {new_tokens} tokens to fit a context of"
             f" {model.report.n_ctx}"
         )
         return shortened, new_tokens, warning
+
+
+def parse_think(text: str, where: str) -> Think:
+    try:
+        return Think(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(think.value for think in Think)
+        raise UsageError(f"{where}: expected one of {choices}, got {text!r}") from None
 
 
 def parse_gpu_layers(text: str, where: str) -> GpuLayers:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from termllm.config import Config
-from termllm.domain import Message
+from termllm.domain import Message, Think
 from termllm.engine.base import KvState, LoadedModel
 from termllm.services.state_files import StateFiles
 
@@ -83,14 +83,20 @@ class ConversationStates:
         self._writer_lock = threading.Lock()
         self._last_write: Future[None] | None = None
 
-    def resume(self, model: LoadedModel, conversation_id: str, messages: Sequence[Message]) -> int:
+    def resume(
+        self,
+        model: LoadedModel,
+        conversation_id: str,
+        messages: Sequence[Message],
+        think: Think = Think.AUTO,
+    ) -> int:
         """Restore the conversation's state if it saves evaluating at least MIN_GAIN_TOKENS
         prompt tokens; the prompt tokens the model then holds already."""
         identity = model.state_identity
-        held = model.shared_prefix(messages, None)
+        held = model.shared_prefix(messages, None, think)
         in_memory = self.recent.get(conversation_id, identity)
         if in_memory is not None:
-            covered = model.shared_prefix(messages, in_memory.tokens)
+            covered = model.shared_prefix(messages, in_memory.tokens, think)
             if covered < held + MIN_GAIN_TOKENS:
                 return held
             if model.restore_state(in_memory):
@@ -100,7 +106,7 @@ class ConversationStates:
         saved_tokens = self.files.read_tokens(conversation_id, identity)
         if saved_tokens is None:
             return held
-        covered = model.shared_prefix(messages, saved_tokens)
+        covered = model.shared_prefix(messages, saved_tokens, think)
         if covered < held + MIN_GAIN_TOKENS:
             return held
         saved = self.files.read(conversation_id, identity)

@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 from termllm.domain import (
     Completion,
     FinishReason,
+    GenParams,
     LocalModel,
     Message,
     Role,
     TextChunk,
+    Think,
     Timings,
     Usage,
 )
+from termllm.engine.thinking import think_variables
 from termllm.errors import TermllmError
 from termllm.services.branches import Exchange, PendingAnswer
 from termllm.services.chat import ChatService, LoadOptions
@@ -99,9 +102,10 @@ class TurnOptions:
 class TurnListener:
     """What a front end hears of a turn, in this order: `saved` (unless nothing is saved),
     `loading` (only when the model must be loaded), `loaded`, any `warning`, `reading` as the
-    prompt is read, `text` for each piece of the answer, `ended` after the last one, before the
-    answer is saved. Every call comes from the thread running the turn; a listener overrides
-    what it shows."""
+    prompt is read, `reasoning` for each piece of a thinking model's reasoning and `text` for
+    each piece of the answer (as the model writes them: reasoning first), `ended` after the last
+    one, before the answer is saved. Every call comes from the thread running the turn; a
+    listener overrides what it shows."""
 
     def saved(self, conversation_id: str) -> None:
         """The question is in the history, in this conversation."""
@@ -119,6 +123,9 @@ class TurnListener:
         """The model has read `read` of the prompt's `total` tokens (those it had cached
         included): first when it starts, then after each batch of a long prompt, and last
         when the whole prompt is read."""
+
+    def reasoning(self, piece: str) -> None:
+        """The next piece of the reasoning before the answer."""
 
     def text(self, piece: str) -> None:
         """The next piece of the answer."""
@@ -141,6 +148,8 @@ class TurnService:
         self._chat = chat
         self._history = history
         self.slot = slot
+        # Said once per model and setting in a process: the app would repeat it every turn.
+        self._think_notes_said: set[tuple[str, Think]] = set()
 
     def settings_for(
         self, conversation: ConversationRecord | None, options: TurnOptions
@@ -185,6 +194,7 @@ class TurnService:
                 raise choice_error
             assert model is not None
             loaded, load_ms = self._load(model, settings, options, listener)
+            self._note_think(model.ref, loaded.report, settings.params.think, listener)
             if settings.system_prompt:
                 messages = (Message(Role.SYSTEM, settings.system_prompt), *messages)
             fitted = self._chat.fit(loaded, messages, settings.params)
@@ -198,6 +208,8 @@ class TurnService:
                 self._history.save_answer(exchange, _failure(err), model_ref)
             raise
         completion = replace(completion, timings=replace(completion.timings, load_ms=load_ms))
+        if completion.ended_thinking and completion.finish_reason is FinishReason.LENGTH:
+            listener.warning(_out_while_thinking(completion, settings.params))
         answer_id = None
         if exchange is not None:
             answer_id = self._history.save_answer(exchange, completion, model.ref).id
@@ -313,7 +325,10 @@ class TurnService:
                 continue
             try:
                 if isinstance(chunk, TextChunk):
-                    listener.text(chunk.text)
+                    if chunk.reasoning:
+                        listener.reasoning(chunk.text)
+                    else:
+                        listener.text(chunk.text)
                 else:
                     listener.reading(chunk.read, chunk.total)
             except Exception as err:
@@ -323,6 +338,28 @@ class TurnService:
             listener.ended()
         assert completion is not None, "an engine stream always ends with a Completion"
         return completion, refused
+
+    def _note_think(
+        self, model_ref: str, report: LoadReport, think: Think, listener: TurnListener
+    ) -> None:
+        _, note = think_variables(report.think_controls, think)
+        if note is not None and (model_ref, think) not in self._think_notes_said:
+            self._think_notes_said.add((model_ref, think))
+            listener.warning(note)
+
+
+def _out_while_thinking(completion: Completion, params: GenParams) -> str:
+    used = completion.usage.completion_tokens
+    limit = (
+        "the token limit"
+        if params.max_tokens is not None and used >= params.max_tokens
+        else "the context"
+    )
+    return (
+        f"no answer: {limit} ran out while the model was still thinking"
+        f" ({completion.usage.reasoning_tokens} tokens of reasoning); raise --max-tokens or"
+        " cap the reasoning with --think-budget"
+    )
 
 
 def _failure(err: Exception) -> Completion:
