@@ -110,3 +110,29 @@ def test_an_unwritable_place_is_a_storage_error(tmp_path: Path) -> None:
 def test_a_full_disk_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="cannot write /dev/full"):
         write_export(Path("/dev/full"), "x" * 100_000, overwrite=True)
+
+
+def test_reasoning_opens_the_answer_folded_and_cannot_close_the_fold_itself(
+    tmp_path: Path,
+) -> None:
+    with HistoryStore.open(tmp_path / "h.db") as store:
+        conversation = store.create_conversation("Sums", "m", None, {})
+        question = store.add_message(conversation.id, None, "user", "What is 2+2?")
+        store.add_message(
+            conversation.id,
+            question.id,
+            "assistant",
+            "4",
+            finish_reason="stop",
+            reasoning="Add them.\n\nA tag: </details> stays text.",
+            reasoning_tokens=12,
+        )
+        text = conversation_markdown(conversation, store.messages(conversation.id))
+    answer = text[text.index("## Assistant") :]
+    assert answer.startswith(
+        "## Assistant\n\n<details><summary>Thinking (12 tokens)</summary>\n\n"
+        "> Add them.\n>\n> A tag: &lt;/details> stays text.\n\n</details>\n\n4\n"
+    )
+    html = MarkdownIt().render(text)
+    assert html.count("</details>") == 1
+    assert html.index("Add them.") < html.index("</details>") < html.rindex("4")

@@ -105,11 +105,14 @@ def search(
     ctx: typer.Context,
     query: str = typer.Argument(..., help="Words to find in messages and titles."),
     limit: int = typer.Option(20, "--limit", "-n", min=1),
+    reasoning: bool = typer.Option(
+        False, "--reasoning", help="Search thinking models' reasoning too, not only answers."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
     """Full-text search across every conversation, best matches first."""
     query = argument_text(query)
-    hits = _history(ctx).search(query, limit)
+    hits = _history(ctx).search(query, limit, reasoning=reasoning)
     if as_json:
         _print_json(hits)
         return

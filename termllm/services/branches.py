@@ -56,7 +56,7 @@ class PendingAnswer:
 def chat_messages(records: Sequence[MessageRecord]) -> tuple[Message, ...]:
     """What the model is sent of a branch; the system prompt comes from the conversation."""
     return tuple(
-        Message(Role(record.role), record.content)
+        Message(Role(record.role), record.content, reasoning=record.reasoning)
         for record in records
         if record.role != Role.SYSTEM.value
     )

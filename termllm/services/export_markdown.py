@@ -24,7 +24,8 @@ _BACKTICKS = re.compile(r"`+")
 
 def conversation_markdown(conversation: ConversationRecord, branch: Sequence[MessageRecord]) -> str:
     """A heading with the title, the id, model and start, then one section per message; a
-    failed answer's section ends with why it failed.
+    thinking model's reasoning opens its answer's section, folded; a failed answer's section
+    ends with why it failed.
 
     Every text in it came from a model or a file (an import): it is made safe to show, since
     the document is printed by `history show` and read in terminals; the JSON export is the
@@ -45,12 +46,24 @@ def conversation_markdown(conversation: ConversationRecord, branch: Sequence[Mes
         if message.finish_reason and message.finish_reason != "stop":
             heading += f" ({message.finish_reason})"
         lines += [f"## {heading}", ""]
+        if message.reasoning:
+            lines += reasoning_block(message.reasoning, message.reasoning_tokens)
         if message.content or message.error is None:
             lines += [text_block(message.content), ""]
         if message.error is not None:
             reason = one_line(message.error)
             lines += [f"(failed: {code_span(reason)})" if reason else "(failed)", ""]
     return "\n".join(lines)
+
+
+def reasoning_block(reasoning: str, tokens: int | None) -> list[str]:
+    """The reasoning folded away where Markdown is rendered as HTML (a `<details>` block), and
+    set apart as a quote where it is not (a terminal's `history show`)."""
+    size = f" ({tokens} tokens)" if tokens else ""
+    # Escaped, an HTML tag in it (`</details>` above all) is shown rather than obeyed.
+    text = text_block(reasoning).replace("&", "&amp;").replace("<", "&lt;")
+    quoted = [f"> {line}".rstrip() for line in text.splitlines()]
+    return [f"<details><summary>Thinking{size}</summary>", "", *quoted, "", "</details>", ""]
 
 
 def code_span(text: str) -> str:

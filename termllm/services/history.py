@@ -147,6 +147,8 @@ class HistoryService:
             },
             finish_reason=completion.finish_reason.value,
             error=completion.error,
+            reasoning=completion.reasoning or None,
+            reasoning_tokens=completion.usage.reasoning_tokens or None,
         )
 
     def branch(self, conversation_id: str) -> list[BranchEntry]:
@@ -210,16 +212,18 @@ class HistoryService:
         conversation = self.find(conversation_id)
         return conversation, self.store.current_branch(conversation.id)
 
-    def search(self, query: str, limit: int) -> list[SearchHit]:
+    def search(self, query: str, limit: int, *, reasoning: bool = False) -> list[SearchHit]:
+        """Titles and messages matching `query`; answers' reasoning too with `reasoning`."""
         if not query.strip():
             raise UsageError("nothing to search for")
-        return self.store.search(query, limit)
+        return self.store.search(query, limit, reasoning=reasoning)
 
-    def filter_conversations(self, query: str) -> dict[str, SearchHit]:
-        """The conversations whose title or messages match `query` as typed so far (each word
-        may be the start of a longer one), with each one's best hit; {} when nothing can match."""
+    def filter_conversations(self, query: str, *, reasoning: bool = False) -> dict[str, SearchHit]:
+        """The conversations whose title or messages (or, with `reasoning`, answers' reasoning)
+        match `query` as typed so far (each word may be the start of a longer one), with each
+        one's best hit; {} when nothing can match."""
         best: dict[str, SearchHit] = {}
-        for hit in self.store.search(query, FILTER_HITS, prefix=True):
+        for hit in self.store.search(query, FILTER_HITS, prefix=True, reasoning=reasoning):
             best.setdefault(hit.conversation_id, hit)
         return best
 

@@ -92,7 +92,7 @@ def parse_export(data: object) -> tuple[ConversationRecord, list[MessageRecord]]
     `message_count` and each message's `conversation_id` are redundant and ignored; a message's
     parent must come before it, which also rules out cycles. `leaf_id` (the chosen branch) may
     be missing, as in exports from before branches could be chosen, and so may a message's
-    `error` (why an answer failed), as in exports from before it was kept.
+    `error` (why an answer failed) and `reasoning`, as in exports from before they were kept.
     """
     if not isinstance(data, Mapping):
         raise ExportFormatError("expected a JSON object")
@@ -152,6 +152,10 @@ def _parse_message(fields: _Fields, conversation_id: str, seen: set[str]) -> Mes
         raise ExportFormatError(
             f"{fields.where}.error is only for answers whose finish_reason is 'error'"
         )
+    reasoning = fields.optional_text("reasoning")
+    reasoning_tokens = fields.count("reasoning_tokens")
+    if (reasoning is not None or reasoning_tokens is not None) and role != "assistant":
+        raise ExportFormatError(f"{fields.where}.reasoning is only for assistant messages")
     return MessageRecord(
         id=message_id,
         conversation_id=conversation_id,
@@ -166,6 +170,8 @@ def _parse_message(fields: _Fields, conversation_id: str, seen: set[str]) -> Mes
         finish_reason=finish_reason,
         # An export is text from anywhere: held to the bound of a failure saved here.
         error=None if error is None else bounded_error(error),
+        reasoning=reasoning or None,
+        reasoning_tokens=reasoning_tokens,
     )
 
 

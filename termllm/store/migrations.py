@@ -161,11 +161,27 @@ def _add_message_error(conn: sqlite3.Connection) -> None:
     _run(conn, ["ALTER TABLE messages ADD COLUMN error TEXT"])
 
 
+def _add_message_reasoning(conn: sqlite3.Connection) -> None:
+    # A thinking model's reasoning before its answer, apart from the answer's content (which is
+    # what is searched, exported as the answer and sent back to the model), and how many of the
+    # completion's tokens it took. NULL for answers without reasoning and for earlier rows. Its
+    # own index, over the rows that have some, lets a search find reasoning when asked to.
+    _run(
+        conn,
+        [
+            "ALTER TABLE messages ADD COLUMN reasoning TEXT",
+            "ALTER TABLE messages ADD COLUMN reasoning_tokens INTEGER",
+            *_fts_index("messages", "reasoning", "reasoning_fts", _WORDS, only_glob="*"),
+        ],
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("create_history", _create_history),
     Migration("add_substring_index", _add_substring_index),
     Migration("add_current_leaf", _add_current_leaf),
     Migration("add_message_error", _add_message_error),
+    Migration("add_message_reasoning", _add_message_reasoning),
 )
 
 

@@ -49,6 +49,10 @@ class MessageRecord:
     finish_reason: str | None
     # Why the answer failed, at most ERROR_LENGTH characters: only with finish_reason "error".
     error: str | None = None
+    # A thinking model's reasoning before the answer (never part of `content`), for assistant
+    # messages; and how many of `completion_tokens` it took.
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
 
 
 def bounded_error(text: str) -> str:
@@ -73,6 +77,7 @@ class SearchHit:
     conversation_title: str
     # None when the conversation's title matched rather than a message.
     message_id: str | None
+    # The matching message's role, or "reasoning" for a match in an answer's reasoning.
     role: str | None
     # One line of the matching text, each match wrapped in "[" and "]".
     snippet: str

@@ -145,13 +145,15 @@ class HistoryStore:
         timings: Mapping[str, float] | None = None,
         finish_reason: str | None = None,
         error: str | None = None,
+        reasoning: str | None = None,
+        reasoning_tokens: int | None = None,
     ) -> MessageRecord:
         """Save one message, durably, and make it the conversation's newest activity.
 
         `error` says why an answer failed; it is cut to ERROR_LENGTH characters. A parent from
         another conversation, an unknown role or finish reason, a finish reason on anything but
-        an assistant message, or an error on anything but one whose finish reason is "error"
-        is a caller's bug (ValueError).
+        an assistant message, an error on anything but one whose finish reason is "error", or
+        reasoning on anything but an assistant message is a caller's bug (ValueError).
         """
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -164,6 +166,8 @@ class HistoryStore:
                 f"an error is only for a failed answer, not a {role} message with finish "
                 f"reason {finish_reason!r}"
             )
+        if (reasoning is not None or reasoning_tokens is not None) and role != "assistant":
+            raise ValueError(f"reasoning is only for answers, not a {role} message")
         with self._transaction(write=True) as conn:
             require_conversation(conn, conversation_id)
             if parent_id is not None:
@@ -191,6 +195,8 @@ class HistoryStore:
                 timings=None if timings is None else finite_timings(timings),
                 finish_reason=finish_reason,
                 error=None if error is None else bounded_error(error),
+                reasoning=reasoning or None,
+                reasoning_tokens=reasoning_tokens,
             )
             insert_message(conn, message)
             # The new message is the newest, so its branch becomes the current one.
@@ -285,10 +291,13 @@ class HistoryStore:
             )
         return leaf_id
 
-    def search(self, query: str, limit: int = 20, *, prefix: bool = False) -> list[SearchHit]:
-        """Messages and titles matching every term of `query`, best first (see search.py)."""
+    def search(
+        self, query: str, limit: int = 20, *, prefix: bool = False, reasoning: bool = False
+    ) -> list[SearchHit]:
+        """Messages and titles (and, with `reasoning`, answers' reasoning) matching every term
+        of `query`, best first (see search.py)."""
         with self._transaction(write=False) as conn:
-            return fulltext.search(conn, query, limit, prefix=prefix)
+            return fulltext.search(conn, query, limit, prefix=prefix, reasoning=reasoning)
 
     def recent_prompts(self, limit: int) -> list[str]:
         """The user's distinct prompts across all conversations, most recently sent first."""

@@ -19,7 +19,7 @@ CONVERSATION_SELECT = (
 )
 MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, model, created_at, "
-    "prompt_tokens, completion_tokens, timings, finish_reason, error"
+    "prompt_tokens, completion_tokens, timings, finish_reason, error, reasoning, reasoning_tokens"
 )
 
 
@@ -50,7 +50,7 @@ def insert_conversation(
 
 def insert_message(conn: sqlite3.Connection, message: MessageRecord) -> None:
     conn.execute(
-        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 14)})",
         (
             message.id,
             message.conversation_id,
@@ -64,6 +64,8 @@ def insert_message(conn: sqlite3.Connection, message: MessageRecord) -> None:
             None if message.timings is None else json.dumps(message.timings),
             message.finish_reason,
             message.error,
+            message.reasoning,
+            message.reasoning_tokens,
         ),
     )
 
@@ -113,6 +115,8 @@ def message_from_row(row: Sequence[Any]) -> MessageRecord:
         timings=None if row[9] is None else finite_timings(json.loads(row[9])),
         finish_reason=row[10],
         error=row[11],
+        reasoning=row[12],
+        reasoning_tokens=row[13],
     )
 
 

@@ -15,13 +15,16 @@ Two paths, chosen by the query:
 Every user term is quoted (or LIKE-escaped), so FTS5 syntax such as `"`, `*`, `-`, `:`, `AND`
 or `NEAR(` is searched for as text and never raises a syntax error. Terms are ANDed. With
 `prefix`, a word term also matches longer words ("pyth" finds "Python"), which is what a filter
-typed letter by letter needs; substring searches match inside words anyway."""
+typed letter by letter needs; substring searches match inside words anyway.
+
+An answer's reasoning is searched only with `reasoning` (its own word index; substrings in it by
+LIKE): what the model thought on the way is not what it answered."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from termllm.safe_text import one_line
@@ -52,17 +55,27 @@ def needs_substrings(terms: Sequence[str]) -> bool:
 
 
 def search(
-    conn: sqlite3.Connection, query: str, limit: int, *, prefix: bool = False
+    conn: sqlite3.Connection,
+    query: str,
+    limit: int,
+    *,
+    prefix: bool = False,
+    reasoning: bool = False,
 ) -> list[SearchHit]:
     terms = query_terms(query)
     if not terms or limit <= 0:
         return []
     if not needs_substrings(terms):
-        return _fts_search(conn, terms, terms, "fts", limit, prefix=prefix)
+        return _fts_search(conn, terms, terms, "fts", limit, prefix=prefix, reasoning=reasoning)
     long_terms = [term for term in terms if len(term) >= TRIGRAM]
     if long_terms:
-        return _fts_search(conn, long_terms, terms, "trigram", limit)
-    return _like_search(conn, terms, limit)
+        return _fts_search(conn, long_terms, terms, "trigram", limit, reasoning=reasoning)
+    return _like_search(conn, terms, limit, reasoning=reasoning)
+
+
+# The columns of a hit from a message's reasoning, for the LIKE selects of both paths.
+_REASONING_HEAD = "c.id, c.title, m.id, 'reasoning'"
+_REASONING_SOURCE = "messages AS m JOIN conversations AS c ON c.id = m.conversation_id"
 
 
 def _fts_search(
@@ -73,6 +86,7 @@ def _fts_search(
     limit: int,
     *,
     prefix: bool = False,
+    reasoning: bool = False,
 ) -> list[SearchHit]:
     """Rank with an FTS5 index; `terms` not in `match_terms` (too short) must occur as well."""
     star = "*" if prefix else ""
@@ -111,6 +125,7 @@ def _fts_search(
             "JOIN conversations AS c ON c.id = m.conversation_id",
             "m.created_at",
         )
+        + (_reasoning_select(kind, select, terms, params) if reasoning else "")
         + " ORDER BY score, created DESC LIMIT :limit"
     )
     rows = conn.execute(sql, params | {"limit": limit}).fetchall()
@@ -119,7 +134,34 @@ def _fts_search(
     return [_hit(row, cut_snippet(row[4], terms)) for row in rows]
 
 
-def _like_search(conn: sqlite3.Connection, terms: list[str], limit: int) -> list[SearchHit]:
+def _reasoning_select(
+    kind: Literal["fts", "trigram"],
+    select: Callable[[str, str, str, str, str], str],
+    terms: list[str],
+    params: dict[str, object],
+) -> str:
+    """The UNION ALL arm that searches reasoning: its word index, or LIKE for substrings (it
+    has no trigram index; reasoning is searched only when asked)."""
+    if kind == "fts":
+        return " UNION ALL " + select(
+            "reasoning_fts",
+            "m.reasoning",
+            _REASONING_HEAD,
+            "JOIN messages AS m ON m.seq = reasoning_fts.rowid "
+            "JOIN conversations AS c ON c.id = m.conversation_id",
+            "m.created_at",
+        )
+    params |= {f"rlike{n}": _like_pattern(term) for n, term in enumerate(terms)}
+    likes = " AND ".join(f"m.reasoning LIKE :rlike{n} ESCAPE '\\'" for n in range(len(terms)))
+    return (
+        f" UNION ALL SELECT {_REASONING_HEAD}, m.reasoning, 0.0 AS score, m.created_at AS created"
+        f" FROM {_REASONING_SOURCE} WHERE {likes}"
+    )
+
+
+def _like_search(
+    conn: sqlite3.Connection, terms: list[str], limit: int, *, reasoning: bool = False
+) -> list[SearchHit]:
     params: dict[str, object] = {"limit": limit}
     params |= {f"term{n}": term for n, term in enumerate(terms)}
     params |= {f"like{n}": _like_pattern(term) for n, term in enumerate(terms)}
@@ -142,8 +184,14 @@ def _like_search(conn: sqlite3.Connection, terms: list[str], limit: int) -> list
         + select(
             "m.content",
             "c.id, c.title, m.id, m.role",
-            "messages AS m JOIN conversations AS c ON c.id = m.conversation_id",
+            _REASONING_SOURCE,
             "m.created_at",
+        )
+        + (
+            " UNION ALL "
+            + select("m.reasoning", _REASONING_HEAD, _REASONING_SOURCE, "m.created_at")
+            if reasoning
+            else ""
         )
         + " ORDER BY score, created DESC LIMIT :limit"
     )

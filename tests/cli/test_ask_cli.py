@@ -42,6 +42,7 @@ def test_json_output_is_complete_and_deterministic(starter_model: Path) -> None:
     assert set(result) == {
         "model",
         "content",
+        "reasoning",
         "finish_reason",
         "usage",
         "timings",
@@ -88,8 +89,13 @@ def test_stats_go_to_stderr(starter_model: Path) -> None:
     assert b"tok/s" not in result.stdout
 
 
-def test_ctrl_c_stops_at_once_keeps_the_partial_answer_and_exits_130(
-    starter_model: Path,
+@pytest.mark.parametrize(
+    ("stop", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["ctrl-c", "sigterm", "sighup"],
+)
+def test_a_stop_signal_ends_at_once_keeps_the_partial_answer_and_says_how(
+    starter_model: Path, stop: signal.Signals, code: int
 ) -> None:
     process = subprocess.Popen(
         [
@@ -110,13 +116,18 @@ def test_ctrl_c_stops_at_once_keeps_the_partial_answer_and_exits_130(
     assert process.stdout is not None
     first = process.stdout.read(20)
     assert first
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     rest, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     assert b"Traceback" not in err
     partial = first + rest
     assert partial.endswith(b"\n")
     assert len(partial.split()) < 2500
+    (listed,) = json.loads(termllm_process("history", "ls", "--json").out)
+    shown = json.loads(termllm_process("history", "show", listed["id"], "--json").out)
+    answer = shown["messages"][-1]
+    assert answer["finish_reason"] == "cancelled"
+    assert answer["content"] and partial.decode().startswith(answer["content"][:10])
 
 
 def test_a_broken_pipe_exits_quietly(starter_model: Path) -> None:

@@ -12,9 +12,11 @@ from termllm.store import HistoryStore
 from termllm.store.migrations import UNSPACED_GLOB
 
 WORD_INDEXES = {"messages_fts": "messages", "conversations_fts": "conversations"}
-SUBSTRING_INDEXES = {
-    "messages_trigram": ("messages", "content"),
-    "conversations_trigram": ("conversations", "title"),
+# Indexes of only some rows: (table, column, the GLOB pattern of the rows they index).
+PARTIAL_INDEXES = {
+    "messages_trigram": ("messages", "content", UNSPACED_GLOB),
+    "conversations_trigram": ("conversations", "title", UNSPACED_GLOB),
+    "reasoning_fts": ("messages", "reasoning", "*"),
 }
 
 
@@ -38,13 +40,13 @@ def check_consistent(path: Path) -> None:
         for index in WORD_INDEXES:
             # rank 1: compare the index with the content table, not only with itself.
             conn.execute(f"INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)")
-        for index, (table, column) in SUBSTRING_INDEXES.items():
+        for index, (table, column, pattern) in PARTIAL_INDEXES.items():
             # These index only some rows, which the rank 1 check would call corrupt: check the
             # index itself, then that it holds exactly the rows it should.
             conn.execute(f"INSERT INTO {index} ({index}) VALUES ('integrity-check')")
             indexed = conn.execute(f"SELECT id FROM {index}_docsize ORDER BY id").fetchall()
             expected = conn.execute(
-                f"SELECT seq FROM {table} WHERE {column} GLOB ? ORDER BY seq", (UNSPACED_GLOB,)
+                f"SELECT seq FROM {table} WHERE {column} GLOB ? ORDER BY seq", (pattern,)
             ).fetchall()
             assert indexed == expected
     finally:

@@ -42,9 +42,14 @@ def seed_v1(conn: sqlite3.Connection) -> None:
 
 # The same rows, written with the schema of each earlier version. A new step adds the seed for
 # the version before it; test_every_earlier_version_has_a_seed insists.
-# Step 2 added indexes only, and step 3 a column that is NULL for rows already there, so
-# versions 2 and 3 take the same rows.
-SEEDS: dict[int, Callable[[sqlite3.Connection], None]] = {1: seed_v1, 2: seed_v1, 3: seed_v1}
+# Step 2 added indexes only, and steps 3 and 4 columns that are NULL for rows already there,
+# so versions 2 to 4 take the same rows.
+SEEDS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: seed_v1,
+    2: seed_v1,
+    3: seed_v1,
+    4: seed_v1,
+}
 
 
 def check_seeded_rows(store: HistoryStore) -> None:
@@ -247,3 +252,33 @@ def test_a_failed_answer_from_version_3_has_no_error_and_new_ones_keep_theirs(
         ("mesg000003", None),
         (new.id, "generation failed: llama_decode returned -3"),
     ]
+
+
+def test_an_answer_from_version_4_has_no_reasoning_and_new_ones_keep_theirs_apart(
+    db_path: Path, consistent: Callable[[Path], None]
+) -> None:
+    conn = database_at(db_path, 4)
+    seed_v1(conn)
+    conn.close()
+
+    with HistoryStore.open(db_path) as store:
+        old = store.messages("conv000001")[-1]
+        assert (old.content, old.reasoning, old.reasoning_tokens) == ("Здравствуйте", None, None)
+        new = store.add_message(
+            "conv000001",
+            "mesg000001",
+            "assistant",
+            "Hello!",
+            finish_reason="stop",
+            reasoning="The user greets me in several languages.",
+            reasoning_tokens=9,
+        )
+        assert store.messages("conv000001")[-1] == new
+        assert (new.reasoning, new.reasoning_tokens) == (
+            "The user greets me in several languages.",
+            9,
+        )
+        assert store.search("languages") == []
+        (hit,) = store.search("languages", reasoning=True)
+        assert (hit.message_id, hit.role) == (new.id, "reasoning")
+    consistent(db_path)
