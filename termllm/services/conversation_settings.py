@@ -1,4 +1,4 @@
-"""A conversation's own settings: system prompt, sampling parameters and context size.
+"""A conversation's own settings: system prompt, sampling parameters, thinking and context size.
 
 They are saved with the conversation (its `system_prompt` and JSON `params` columns) and merged
 over the configured defaults, so a field the row lacks (an older row, an import) or holds in a
@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from termllm.domain import GenParams
+from termllm.domain import GenParams, Think
 from termllm.errors import UsageError
 
 if TYPE_CHECKING:
@@ -37,7 +38,21 @@ class SettingField:
     empty_means: str = ""
 
 
-SETTING_FIELDS: tuple[SettingField, ...] = (
+@dataclass(frozen=True)
+class ChoiceField:
+    """One setting that takes one of a few words: its key in `params`, how the form names it,
+    and the enum of its words (the value is a member)."""
+
+    name: str
+    label: str
+    kind: type[StrEnum]
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(member.value for member in self.kind)
+
+
+SETTING_FIELDS: tuple[SettingField | ChoiceField, ...] = (
     SettingField("temperature", "Temperature", integer=False, minimum=0.0),
     SettingField("top_p", "Top p", integer=False, minimum=0.0, maximum=1.0),
     SettingField("top_k", "Top k", integer=True, minimum=0),
@@ -46,6 +61,16 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
     SettingField("seed", "Seed", integer=True, minimum=0, optional=True, empty_means="random"),
     SettingField(
         "max_tokens", "Max tokens", integer=True, minimum=1, optional=True, empty_means="no limit"
+    ),
+    ChoiceField("think", "Thinking", Think),
+    # 0 is a budget too: the reasoning is closed at once and the model answers.
+    SettingField(
+        "think_budget",
+        "Thinking budget",
+        integer=True,
+        minimum=0,
+        optional=True,
+        empty_means="no limit",
     ),
     SettingField(
         CONTEXT_KEY,
@@ -58,7 +83,7 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
 )
 _BY_NAME = {item.name: item for item in SETTING_FIELDS}
 
-Value = int | float | None
+Value = int | float | StrEnum | None
 
 
 @dataclass(frozen=True)
@@ -92,7 +117,7 @@ def settings_of(chat: ChatService, conversation: ConversationRecord | None) -> C
     if conversation is None:
         return defaults
     usable: dict[str, Any] = {
-        name: value
+        name: _restored(_BY_NAME[name], value)
         for name, value in conversation.params.items()
         if name in _BY_NAME and check_value(_BY_NAME[name], value) is None
     }
@@ -108,8 +133,19 @@ def settings_of(chat: ChatService, conversation: ConversationRecord | None) -> C
     )
 
 
-def check_value(item: SettingField, value: object) -> str | None:
+def _restored(item: SettingField | ChoiceField, value: object) -> object:
+    """A checked value as saved in JSON, in its type (a choice is saved as its word)."""
+    if isinstance(item, ChoiceField) and isinstance(value, str):
+        return item.kind(value)
+    return value
+
+
+def check_value(item: SettingField | ChoiceField, value: object) -> str | None:
     """Why `value` does not fit `item`, or None when it does."""
+    if isinstance(item, ChoiceField):
+        if isinstance(value, str) and value in item.choices:
+            return None
+        return f"expected one of {', '.join(item.choices)}"
     if value is None:
         return None if item.optional else "required"
     # bool is an int to Python, never a setting.
@@ -126,10 +162,15 @@ def check_value(item: SettingField, value: object) -> str | None:
     return None
 
 
-def parse_value(item: SettingField, text: str) -> Value:
-    """The value typed for `item`; UsageError says what is wrong with it."""
+def parse_value(item: SettingField | ChoiceField, text: str) -> Value:
+    """The value typed (or chosen) for `item`; UsageError says what is wrong with it."""
     stripped = text.strip()
     value: Value
+    if isinstance(item, ChoiceField):
+        word = stripped.lower()
+        if word not in item.choices:
+            raise UsageError(f"{item.label}: {check_value(item, word)}, got {stripped!r}")
+        return item.kind(word)
     if not stripped:
         value = None
     else:

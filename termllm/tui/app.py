@@ -38,7 +38,7 @@ from termllm.tui.session import ChatSession
 from termllm.tui.streaming import LiveAnswer, LiveTurn, TextEnded
 from termllm.tui.themes import CODE_VARIABLE_DEFAULTS, load_themes
 from termllm.tui.widgets.answer import AnswerView
-from termllm.tui.widgets.messages import ConversationView
+from termllm.tui.widgets.messages import ConversationView, ShownMessage
 from termllm.tui.widgets.prompt import PromptInput, prompt_placeholder
 from termllm.tui.widgets.sidebar import SIDEBAR_LIMIT, Sidebar
 from termllm.tui.widgets.status import StatusBar
@@ -181,7 +181,12 @@ class ChatApp(App[None]):
         self.branches.abort_edit()
         entries = self.services.history.branch(conversation_id) if conversation_id else []
         records = [entry.message for entry in entries]
-        rows = [(r.role, r.content, r.finish_reason, r.error) for r in records]
+        rows = [
+            ShownMessage(
+                r.role, r.content, r.finish_reason, r.error, r.reasoning, r.reasoning_tokens
+            )
+            for r in records
+        ]
         used = 0
         answered = [r for r in records if r.prompt_tokens is not None]
         if answered:
@@ -193,7 +198,7 @@ class ChatApp(App[None]):
         if live is not None:
             live.hide()
             # Its question is saved and its answer not yet: the answer continues on screen.
-            if live.conversation_id == conversation_id is not None and rows[-1][0] == "user":
+            if live.conversation_id == conversation_id is not None and rows[-1].role == "user":
                 live.show_in(await view.add_answer())
         self.query_one(StatusBar).change(used_tokens=used)
         self.query_one(Sidebar).select(conversation_id)
@@ -277,6 +282,12 @@ class ChatApp(App[None]):
 
     def action_select_message(self, step: int) -> None:
         self.query_one(ConversationView).select_message(step)
+
+    def action_toggle_thinking(self) -> None:
+        if self.query_one(ConversationView).toggle_thinking() is None:
+            selected = self.query_one(ConversationView).selected_message is not None
+            what = "the selected message has no reasoning" if selected else "no reasoning here"
+            self.notify(f"{what} to show", severity="warning")
 
     def action_copy_answer(self) -> None:
         self.copier.copy_message()

@@ -19,6 +19,7 @@ _APP_ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("select_next_message", "select_message(1)", "Select the message below"),
     ("copy_answer", "copy_answer", "Copy the selection or the last answer"),
     ("copy_code_block", "copy_code_block", "Copy its code block (again: previous)"),
+    ("toggle_thinking", "toggle_thinking", "Open or fold the answer's reasoning"),
     ("help", "help", "Help"),
     ("focus_sidebar", "focus_sidebar", "Conversations"),
     ("focus_prompt", "focus_prompt", "Prompt"),

@@ -24,6 +24,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "select_next_message": "alt+down",
     "copy_answer": "ctrl+o",
     "copy_code_block": "ctrl+b",
+    "toggle_thinking": "alt+t",
     "new_conversation": "ctrl+n",
     "rename_conversation": "f2",
     "delete_conversation": "f8",

@@ -1,5 +1,6 @@
-"""The answer being generated, shown in whichever view displays its conversation (or none while
-the user looks elsewhere), drawn in frames paced to leave the CPU to the model."""
+"""The answer being generated (and the reasoning before it, from a thinking model), shown in
+whichever view displays its conversation (or none while the user looks elsewhere), drawn in
+frames paced to leave the CPU to the model."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from termllm.domain import Completion
 from termllm.engine.base import LoadReport
 from termllm.services.turn import TurnListener
 from termllm.tui.widgets.answer import AnswerView
+from termllm.tui.widgets.messages import ConversationView
+from termllm.tui.widgets.thinking import ThinkingView
 
 # The share of one core that drawing a streaming answer may take. On a small machine every
 # millisecond the event loop spends on layout and painting is taken from llama.cpp's threads,
@@ -49,6 +52,32 @@ class UnshownText:
             text = "".join(self._parts)
             self._parts.clear()
             return text
+
+
+class UnshownReasoning(UnshownText):
+    """Reasoning the worker produced that the screen has not taken yet, with the count of its
+    pieces (about one a token) and when the first and the last arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pieces = 0
+        self.first_at: float | None = None
+        self.last_at = 0.0
+
+    def add(self, fragment: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._parts.append(fragment)
+            self.pieces += 1
+            if self.first_at is None:
+                self.first_at = now
+            self.last_at = now
+
+    def seconds(self, *, ended: bool) -> float:
+        """How long the model has been reasoning (ended: how long it reasoned)."""
+        if self.first_at is None:
+            return 0.0
+        return (self.last_at if ended else time.monotonic()) - self.first_at
 
 
 class FramePacer:
@@ -87,15 +116,21 @@ class LiveAnswer:
 
     Each frame gives the view all the text that arrived since the last one: the view parses it
     (milliseconds for a whole long answer) and paints only what is on screen, so a frame costs
-    about the same however far the model has run ahead of the screen."""
+    about the same however far the model has run ahead of the screen. Reasoning goes the same
+    way to a thinking section above the answer, mounted when the first of it arrives (an answer
+    without reasoning has none); the section folds when the answer starts."""
 
     def __init__(self, app: App[None], view: AnswerView) -> None:
         self.cancel = threading.Event()
         self.unshown = UnshownText()
+        self.unshown_reasoning = UnshownReasoning()
         self.conversation_id: str | None = None
         self.view: AnswerView | None = view
+        self.thinking: ThinkingView | None = None
         self._app = app
         self._taken: list[str] = []
+        self._reasoned: list[str] = []
+        self._answering = False
         self._pacer = FramePacer()
         self._timer: Timer | None = app.set_timer(FASTEST_FRAME_S, self._frame)
         # A full collection takes 20-40 ms once a few answers are on screen: a visible stall in
@@ -109,24 +144,36 @@ class LiveAnswer:
         """The answer so far, as far as the screen has taken it."""
         return "".join(self._taken)
 
+    @property
+    def reasoning(self) -> str:
+        """The reasoning so far, as far as the screen has taken it."""
+        return "".join(self._reasoned)
+
     def show_in(self, view: AnswerView) -> None:
         """Continue in `view` (the conversation is back on screen), with the text so far."""
         self._take()
+        self._take_reasoning()
         self.view = view
+        if self.reasoning.strip():
+            self._add_thinking(self.reasoning)
         self._show(self.text)
 
     def hide(self) -> None:
         self.view = None
+        self.thinking = None
 
     def draw_rest(self) -> None:
         """The model has written its last token: draw what is left now, not at the next frame."""
         self._stop_frames()
-        self._show(self._take())
+        self._draw()
 
     async def finish(self, completion: Completion) -> None:
         """Draw the last tokens at once, then render the whole answer once more in full."""
         self.draw_rest()
         self._resume_gc()
+        self._end_thinking(fold=False)
+        if self.thinking is not None and self.thinking.is_attached:
+            self._settle_thinking(self.thinking, completion)
         if self.view is not None and self.view.is_attached:
             await self.view.finish(
                 completion.content, completion.finish_reason.value, completion.error
@@ -135,11 +182,12 @@ class LiveAnswer:
     async def fail(self, message: str) -> None:
         self._stop_frames()
         self._resume_gc()
+        self._end_thinking(fold=False)
         if self.view is not None and self.view.is_attached:
             await self.view.finish("", "error", message)
 
     def _frame(self) -> None:
-        self._show(self._take())
+        self._draw()
         if self._timer is not None:
             self._timer = self._app.set_timer(self._pacer.next_delay(), self._frame)
 
@@ -153,6 +201,16 @@ class LiveAnswer:
             self._paused_gc = False
             gc.enable()
 
+    def _draw(self) -> None:
+        # The answer first: once a piece of it is there, all the reasoning before it is too.
+        text = self._take()
+        if self.unshown_reasoning.pieces and not self._answering:
+            self._show_reasoning(self._take_reasoning())
+            if text:
+                self._answering = True
+                self._end_thinking(fold=True)
+        self._show(text)
+
     def _take(self) -> str:
         """The text the worker wrote since the last frame."""
         text = self.unshown.take()
@@ -160,9 +218,56 @@ class LiveAnswer:
             self._taken.append(text)
         return text
 
+    def _take_reasoning(self) -> str:
+        text = self.unshown_reasoning.take()
+        if text:
+            self._reasoned.append(text)
+        return text
+
     def _show(self, text: str) -> None:
         if text and self.view is not None and self.view.is_attached:
             self.view.add_fragment(text)
+
+    def _show_reasoning(self, text: str) -> None:
+        if self.view is None or not self.view.is_attached:
+            return
+        if self.thinking is not None:
+            reasoning = self.unshown_reasoning
+            self.thinking.stream(text, reasoning.pieces, reasoning.seconds(ended=False))
+        elif self.reasoning.strip():
+            # Not before: an empty block (what some models write with thinking off) shows
+            # nothing.
+            self._add_thinking(self.reasoning)
+
+    def _add_thinking(self, so_far: str) -> None:
+        """A section above the view for the reasoning, holding `so_far`."""
+        assert self.view is not None
+        reasoning = self.unshown_reasoning
+        thinking = ThinkingView(
+            so_far,
+            streaming=not self._answering,
+            tokens=reasoning.pieces,
+            seconds=reasoning.seconds(ended=self._answering),
+        )
+        parent = self.view.parent
+        if isinstance(parent, ConversationView):
+            self.thinking = parent.add_thinking(self.view, thinking)
+
+    def _settle_thinking(self, thinking: ThinkingView, completion: Completion) -> None:
+        """Show the reasoning as it is saved, as the conversation will show it when opened
+        again: trimmed, or (blank) no section at all."""
+        if completion.reasoning.strip():
+            thinking.settle(completion.reasoning, completion.usage.reasoning_tokens)
+            return
+        thinking.remove()
+        self.thinking = None
+        if self.view is not None:
+            self.view.remove_class("thought")
+
+    def _end_thinking(self, *, fold: bool) -> None:
+        if self.thinking is not None and self.thinking.is_streaming:
+            reasoning = self.unshown_reasoning
+            self.thinking.end(reasoning.pieces, reasoning.seconds(ended=True), fold=fold)
 
 
 class LiveTurn(TurnListener):
@@ -184,6 +289,7 @@ class LiveTurn(TurnListener):
         self._on_model = on_model
         self._on_reading = on_reading
         self._add = live.unshown.add
+        self._add_reasoning = live.unshown_reasoning.add
 
     def show(self, callback: Callable[..., object], *args: object, **kwargs: object) -> None:
         """Run `callback` on the event loop and wait for it."""
@@ -209,6 +315,9 @@ class LiveTurn(TurnListener):
     def reading(self, read: int, total: int) -> None:
         # A few times a prompt at most: once a batch of 512 tokens is read.
         self.show(self._on_reading, self._live, read, total)
+
+    def reasoning(self, piece: str) -> None:
+        self._add_reasoning(piece)
 
     def text(self, piece: str) -> None:
         self._add(piece)

@@ -20,6 +20,7 @@ ISSUE_ACTIONS = {
     *("pull_model", "conversation_settings", "focus_sidebar", "focus_prompt"),
     *("filter_conversations", "command_palette", "help", "quit", "switch_theme"),
     *("scroll_up", "scroll_down", "select_previous_message", "select_next_message"),
+    "toggle_thinking",
 }
 
 

@@ -89,6 +89,8 @@ async def test_settings_are_checked_saved_and_reach_the_engine() -> None:
             "repeat_penalty": 1.3,
             "seed": 7,
             "max_tokens": 2,
+            "think": "auto",
+            "think_budget": None,
             "n_ctx": 1024,
         }
         await submit(pilot, "Next")

@@ -1,4 +1,5 @@
-"""The conversation's settings (F5): system prompt, sampling parameters and context size.
+"""The conversation's settings (F5): system prompt, sampling parameters, thinking and context
+size.
 
 Every field is checked as it changes, its reason shown beside it, and all of them again on save:
 while one is wrong nothing is saved.
@@ -14,11 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from termllm.errors import UsageError
 from termllm.services.conversation_settings import (
     SETTING_FIELDS,
+    ChoiceField,
     ConversationSettings,
     SettingField,
     Value,
@@ -26,7 +29,9 @@ from termllm.services.conversation_settings import (
     parse_value,
 )
 
-_FIELD_BY_INPUT_ID = {f"setting-{item.name}": item for item in SETTING_FIELDS}
+_FIELD_BY_INPUT_ID = {
+    f"setting-{item.name}": item for item in SETTING_FIELDS if isinstance(item, SettingField)
+}
 
 
 def shown_value(value: Value) -> str:
@@ -73,6 +78,17 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
     .setting-row Input.-invalid {
         background: $error 30%;
     }
+    /* A choice is picked from a list, so it cannot be wrong: compact, like the inputs. */
+    .setting-row Select {
+        width: 24;
+    }
+    .setting-row Select.-textual-compact > SelectCurrent {
+        background: $boost;
+        padding: 0 1;
+    }
+    .setting-row Select:focus > SelectCurrent {
+        background: $accent 30%;
+    }
     .setting-error {
         width: 1fr;
         padding: 0 0 0 1;
@@ -113,16 +129,34 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
             for item in SETTING_FIELDS:
                 with Horizontal(classes="setting-row"):
                     yield Label(item.label, classes="setting-label")
-                    yield Input(
-                        shown_value(values[item.name]),
-                        placeholder=item.empty_means,
-                        id=f"setting-{item.name}",
-                        select_on_focus=False,
-                    )
+                    yield self._field(item, values[item.name])
                     yield Static("", id=f"error-{item.name}", classes="setting-error")
             with Horizontal(id="settings-buttons"):
                 yield Button("Save", id="settings-save", variant="primary")
                 yield Button("Cancel", id="settings-cancel")
+
+    @staticmethod
+    def _field(item: SettingField | ChoiceField, value: Value) -> Widget:
+        if isinstance(item, ChoiceField):
+            return Select(
+                [(choice, choice) for choice in item.choices],
+                value=shown_value(value),
+                allow_blank=False,
+                compact=True,
+                id=f"setting-{item.name}",
+            )
+        return Input(
+            shown_value(value),
+            placeholder=item.empty_means,
+            id=f"setting-{item.name}",
+            select_on_focus=False,
+        )
+
+    def _typed(self, item: SettingField | ChoiceField) -> str:
+        """What the field of `item` holds, as text."""
+        if isinstance(item, ChoiceField):
+            return str(self.query_one(f"#setting-{item.name}", Select).value)
+        return self.query_one(f"#setting-{item.name}", Input).value
 
     @on(Input.Changed)
     def _field_changed(self, event: Input.Changed) -> None:
@@ -137,10 +171,10 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
     def _save_pressed(self) -> None:
         self.action_save()
 
-    def _check(self, item: SettingField, text: str) -> Value:
+    def _check(self, item: SettingField | ChoiceField, text: str) -> Value:
         """The value `text` gives `item`; its reason is shown beside the field (or cleared)
         before any UsageError is raised."""
-        field = self.query_one(f"#setting-{item.name}", Input)
+        field = self.query_one(f"#setting-{item.name}")
         error = self.query_one(f"#error-{item.name}", Static)
         try:
             value = parse_value(item, text)
@@ -156,14 +190,13 @@ class SettingsScreen(ModalScreen[ConversationSettings | None]):
         values: dict[str, Value] = {}
         problems: list[tuple[str, str]] = []
         for item in SETTING_FIELDS:
-            text = self.query_one(f"#setting-{item.name}", Input).value
             try:
-                values[item.name] = self._check(item, text)
+                values[item.name] = self._check(item, self._typed(item))
             except UsageError as err:
                 problems.append((item.name, err.message))
         if problems:
             first, message = problems[0]
-            self.query_one(f"#setting-{first}", Input).focus()
+            self.query_one(f"#setting-{first}").focus()
             count = f" ({len(problems)} fields)" if len(problems) > 1 else ""
             self.notify(message + count, title="Settings not saved", severity="error")
             return

@@ -1,11 +1,13 @@
-"""The conversation pane: user messages as plain text, answers as Markdown streamed in place.
-A message with alternatives (regenerated answers, edited questions) says which one it is; one
-message at a time can be selected, for the copy keys."""
+"""The conversation pane: user messages as plain text, answers as Markdown streamed in place,
+each after its reasoning (a folding section) when the model thought first. A message with
+alternatives (regenerated answers, edited questions) says which one it is; one message at a time
+can be selected, for the copy keys and the thinking key."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from textual.containers import VerticalScroll
 from textual.timer import Timer
@@ -13,6 +15,17 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from termllm.tui.widgets.answer import AnswerView
+from termllm.tui.widgets.thinking import ThinkingView
+
+
+class ShownMessage(NamedTuple):
+    role: str
+    content: str
+    finish_reason: str | None = None
+    error: str | None = None
+    reasoning: str | None = None
+    """A thinking model's reasoning before the answer (None or empty: it did not think)."""
+    reasoning_tokens: int | None = None
 
 
 class UserMessage(Static):
@@ -96,17 +109,46 @@ class ConversationView(VerticalScroll):
         # Anchored: new text keeps the view at the bottom until the user scrolls up.
         self.anchor()
 
-    async def show(self, messages: list[tuple[str, str, str | None, str | None]]) -> None:
-        """(role, content, finish_reason, error) of each message; the system prompt is not
-        shown."""
+    async def show(self, messages: list[ShownMessage]) -> None:
+        """The messages of a conversation, the reasoning of answers folded; the system prompt
+        is not shown."""
         await self.remove_children()
-        widgets = [
-            UserMessage(content) if role == "user" else AnswerView(content, finish_reason, error)
-            for role, content, finish_reason, error in messages
-            if role in ("user", "assistant")
-        ]
+        widgets: list[Widget] = []
+        for message in messages:
+            if message.role == "user":
+                widgets.append(UserMessage(message.content))
+            elif message.role == "assistant":
+                answer = AnswerView(message.content, message.finish_reason, message.error)
+                if message.reasoning:
+                    tokens = message.reasoning_tokens or 0
+                    widgets.append(ThinkingView(message.reasoning, tokens=tokens))
+                    answer.add_class("thought")
+                widgets.append(answer)
         await self.mount_all(widgets)
         self.anchor()
+
+    def add_thinking(self, answer: AnswerView, thinking: ThinkingView) -> ThinkingView:
+        """Show `thinking` above `answer` (its reasoning has begun to stream)."""
+        answer.add_class("thought")
+        self.mount(thinking, before=answer)
+        return thinking
+
+    def toggle_thinking(self) -> ThinkingView | None:
+        """Open or fold the reasoning of the selected answer (of the answer to a selected
+        question), else of the last answer that has one; None when there is none."""
+        children = list(self.children)
+        selected = self.selected_message
+        found: Widget | None
+        if selected is not None:
+            # The section sits between a question and its answer.
+            index = children.index(selected) + (-1 if isinstance(selected, AnswerView) else 1)
+            found = children[index] if 0 <= index < len(children) else None
+        else:
+            found = next((c for c in reversed(children) if isinstance(c, ThinkingView)), None)
+        if not isinstance(found, ThinkingView):
+            return None
+        found.toggle()
+        return found
 
     def mark_alternatives(self, labels: Sequence[str | None]) -> None:
         """One label per message shown, in order (None: a message without alternatives)."""

@@ -1,13 +1,14 @@
 """The conversation list (newest first) under a filter box that narrows it as the user types.
 
-The filter asks the history's full-text search, which also matches titles; the search runs in a
-thread worker a moment after the last keystroke, so typing never waits for the database."""
+The filter asks the history's full-text search, which also matches titles (and, with the box
+under it ticked, answers' reasoning); the search runs in a thread worker a moment after the last
+keystroke, so typing never waits for the database."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from textual import work
 from textual.app import ComposeResult
@@ -15,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.timer import Timer
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Checkbox, Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual.worker import get_current_worker
 
@@ -32,7 +33,9 @@ FILTER_DELAY_S = 0.15
 SNIPPET_WIDTH = 26
 MARK_START, MARK_END = "[", "]"
 
-FindConversations = Callable[[str], Mapping[str, "SearchHit"]]
+
+class FindConversations(Protocol):
+    def __call__(self, query: str, *, reasoning: bool = False) -> Mapping[str, SearchHit]: ...
 
 
 BUSY_MARK = "● "
@@ -130,6 +133,8 @@ class Sidebar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FilterBox(placeholder=f"Filter ({self._filter_key})", id="filter")
+        # Shown while filtering: what a thinking model reasoned is searched only when asked.
+        yield Checkbox("in reasoning too", id="filter-reasoning", compact=True)
         yield Static(id="no-matches", markup=False)
         yield ConversationList(id="conversations")
 
@@ -175,21 +180,30 @@ class Sidebar(Vertical):
         if self._timer is not None:
             self._timer.stop()
         query = self.query_text
+        self.set_class(bool(query), "-filtering")
         if query:
             self._timer = self.set_timer(FILTER_DELAY_S, lambda: self._search(query))
         else:
             self.workers.cancel_group(self, "filter")
             self._show_matches("", None)
 
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        if self.query_text:
+            self._search(self.query_text)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if self.query_one(ConversationList).option_count:
             self.focus_list()
 
-    @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _search(self, query: str) -> None:
+        self._search_in_thread(query, self.query_one(Checkbox).value)
+
+    @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
+    def _search_in_thread(self, query: str, reasoning: bool) -> None:
         try:
-            matches = self._find(query)
+            matches = self._find(query, reasoning=reasoning)
         except Exception as err:
             message = failure_text(err, logger, "filtering conversations")
             self.app.call_from_thread(self.notify, message, severity="error")
