@@ -28,7 +28,10 @@ def chat(
     # Imported here: Textual takes a noticeable time to import, and other commands never need it.
     from termllm.tui.app import ChatApp
 
-    ChatApp(found, model_ref=model, conversation_id=conversation_id).run()
+    app = ChatApp(found, model_ref=model, conversation_id=conversation_id)
+    app.run()
+    if app.return_code:
+        raise typer.Exit(app.return_code)
 
 
 def _on_a_terminal() -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Iterable
 from functools import partial
@@ -51,6 +53,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_THEME = "termllm-dark"
 # How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
 GIL_SWITCH_S = 0.001
+# A process ended by these keeps what it was doing, as Ctrl+Q does.
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class ChatApp(App[None]):
@@ -123,6 +127,9 @@ class ChatApp(App[None]):
         # app: moved out of the collector's way, a full collection scans only what came after,
         # and no longer stalls the screen for 50 ms in the middle of an answer.
         self.call_after_refresh(gc.freeze)
+        loop = asyncio.get_running_loop()
+        for number in ENDING_SIGNALS:
+            loop.add_signal_handler(number, self._end_by_signal, number)
 
     def _apply_preferences(self) -> None:
         """Themes (built-in and the user's), the remembered theme and the keymap setting; a
@@ -297,6 +304,15 @@ class ChatApp(App[None]):
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
+        loop = asyncio.get_running_loop()
+        for number in ENDING_SIGNALS:
+            loop.remove_signal_handler(number)
+
+    def _end_by_signal(self, number: int) -> None:
+        """`kill`, `timeout` or a closed terminal: quit as Ctrl+Q does, so that a streaming
+        answer is saved as cancelled, with the exit code such a signal gives (128 + it)."""
+        self.action_cancel()
+        self.exit(return_code=128 + number)
 
     async def action_quit(self) -> None:
         # A streaming answer stops at the next token and is saved as cancelled before the

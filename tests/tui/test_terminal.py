@@ -3,6 +3,7 @@ must never reach the screen, and what was said must be in the history afterwards
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -37,4 +38,25 @@ def test_chat_in_a_terminal_keeps_native_output_off_the_screen(
     question, answer = conversation.messages
     assert question.content == "Say hi"
     assert answer.content.strip()
+    services.history.close()
+
+
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_stop_signal_saves_the_streaming_answer_as_cancelled(
+    starter_model: Path, monkeypatch: pytest.MonkeyPatch, stop: signal.Signals, code: int
+) -> None:
+    monkeypatch.setenv("TERMLLM_GENERATION_TEMPERATURE", "0")
+    monkeypatch.setenv("TERMLLM_GENERATION_MAX_TOKENS", "3000")
+    with Terminal("chat") as terminal:
+        assert terminal.read_until(b"CPU", 60), terminal.seen[-2000:]
+        terminal.write(b"Write a very long story about a dragon.\r")
+        assert terminal.read_until(b"answering", 60), terminal.seen[-2000:]
+        time.sleep(1.0)
+        terminal.process.send_signal(stop)
+        assert terminal.wait(30) == code
+    services = build_services(load_config())
+    conversation = services.history.resume(None).conversation
+    question, answer = services.history.store.messages(conversation.id)
+    assert question.content == "Write a very long story about a dragon."
+    assert answer.finish_reason == "cancelled" and answer.content.strip()
     services.history.close()
