@@ -23,6 +23,7 @@ from termllm.domain import FinishReason
 from termllm.tui.answer_lines import AnswerLines
 from termllm.tui.markdown_blocks import code_blocks, split_blocks
 from termllm.tui.markdown_paint import painter_for
+from termllm.tui.selection_paint import with_selection
 
 ENDINGS = {
     FinishReason.CANCELLED: "cancelled",
@@ -167,7 +168,7 @@ class AnswerView(Widget):
             return drawn[1]
         strip = (line or Strip.blank(width)).crop_extend(0, width, None).apply_style(base)
         if selection is not None and (span := selection.get_span(y)) is not None:
-            return self._select(strip, span).apply_offsets(0, y)
+            return with_selection(self, strip, span).apply_offsets(0, y)
         strip = strip.apply_offsets(0, y)
         self._drawn[y] = (line, strip)
         return strip
@@ -181,13 +182,6 @@ class AnswerView(Widget):
 
     def selection_updated(self, selection: Selection | None) -> None:
         self.refresh()
-
-    def _select(self, strip: Strip, span: tuple[int, int]) -> Strip:
-        start, end = span
-        end = strip.cell_length if end == -1 else end
-        before, chosen, after = strip.divide([start, end, strip.cell_length])
-        chosen = chosen.apply_style(self.screen.get_component_rich_style("screen--selection"))
-        return Strip.join([before, chosen, after])
 
     def _height(self) -> int:
         """While it streams, the answer grows a few lines at a time: each change of height lays

@@ -20,6 +20,7 @@ from textual.widget import Widget
 
 from termllm.safe_text import text_block
 from termllm.tui.reasoning_lines import ReasoningLines
+from termllm.tui.selection_paint import with_selection
 
 # While it streams, the section grows this many lines at a time (as an answer does): each
 # change of height lays the screen out again.
@@ -174,7 +175,7 @@ class ThinkingView(Widget):
         strip = strip.crop_extend(0, width, None).apply_style(base)
         selection = self.text_selection
         if selection is not None and (span := selection.get_span(y)) is not None:
-            strip = self._select(strip, span)
+            strip = with_selection(self, strip, span)
         return strip.apply_offsets(0, y)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
@@ -185,13 +186,6 @@ class ThinkingView(Widget):
 
     def selection_updated(self, selection: Selection | None) -> None:
         self.refresh()
-
-    def _select(self, strip: Strip, span: tuple[int, int]) -> Strip:
-        start, end = span
-        end = strip.cell_length if end == -1 else end
-        before, chosen, after = strip.divide([start, end, strip.cell_length])
-        chosen = chosen.apply_style(self.screen.get_component_rich_style("screen--selection"))
-        return Strip.join([before, chosen, after])
 
     def _feed(self) -> None:
         """Give the lines the text that arrived since they were last given some, made safe to
