@@ -25,7 +25,7 @@ def answered(store: HistoryStore, reasoning: str | None) -> tuple[str, str]:
 
 
 def test_reasoning_is_kept_apart_and_travels_with_an_export(store: HistoryStore) -> None:
-    conversation_id, answer_id = answered(store, "Two and two make four, plainly.")
+    conversation_id, _ = answered(store, "Two and two make four, plainly.")
     conversation = store.get_conversation(conversation_id)
     export = to_export(conversation, store.messages(conversation_id))
     exported = export["messages"][-1]  # type: ignore[index]
