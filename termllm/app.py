@@ -14,6 +14,7 @@ from termllm.services.history import HistoryService
 from termllm.services.model_slot import ModelSlot
 from termllm.services.models import ModelService
 from termllm.services.preferences import PreferencesService
+from termllm.services.side_writes import SideWrites
 from termllm.services.state_cache import ConversationStates
 from termllm.services.turn import TurnService
 
@@ -36,9 +37,11 @@ class Services:
 
 def build_services(config: Config, engine_factory: Callable[[], Engine] | None = None) -> Services:
     """Everything the interfaces use; tests may pass a scripted engine instead of llama.cpp."""
-    models = ModelService(config, hub_factory=lambda: _hub_client(config))
-    states = ConversationStates(config)
-    chat = ChatService(config, models, engine_factory or _llama_engine, states)
+    # One per process: a file that cannot be written is warned about once.
+    side_writes = SideWrites()
+    models = ModelService(config, hub_factory=lambda: _hub_client(config), side_writes=side_writes)
+    states = ConversationStates(config, side_writes)
+    chat = ChatService(config, models, engine_factory or _llama_engine, states, side_writes)
     history = HistoryService(config, states)
     return Services(
         config=config,

@@ -18,6 +18,15 @@ from typing import Any
 import platformdirs
 
 from termllm.errors import ConfigError
+from termllm.safe_text import one_line
+from termllm.setting_fields import (
+    CONTEXT_KEY,
+    FIELDS_BY_NAME,
+    THREADS,
+    ChoiceField,
+    SettingField,
+    check_value,
+)
 
 APP_NAME = "termllm"
 ENV_PREFIX = "TERMLLM_"
@@ -36,12 +45,15 @@ class ModelSettings:
         default="Q4_K_M", metadata=doc("Quantization picked when a reference names only a repo.")
     )
     context_size: int = field(
-        default=4096, metadata=doc("Context length used unless the model's trained one is smaller.")
+        default=4096,
+        metadata=doc("Context length (64 or more) used unless the model's trained one is smaller."),
     )
     gpu_layers: str = field(
         default="auto", metadata=doc('Layers to offload to the GPU: "auto" (fit free memory) or N.')
     )
-    threads: int = field(default=0, metadata=doc("CPU threads; 0 means the physical cores."))
+    threads: int = field(
+        default=0, metadata=doc("CPU threads (1 to 512); 0 means the physical cores.")
+    )
     chat_template: str = field(
         default="",
         metadata=doc("Chat template: empty for the model's own, a format name or a file."),
@@ -52,17 +64,21 @@ class ModelSettings:
 class GenerationSettings:
     temperature: float = field(default=0.7, metadata=doc("Sampling temperature; 0 is greedy."))
     top_p: float = field(
-        default=0.95, metadata=doc("Nucleus sampling: keep this probability mass.")
+        default=0.95, metadata=doc("Nucleus sampling: keep this probability mass (0 to 1).")
     )
     top_k: int = field(default=40, metadata=doc("Sample among this many likeliest tokens."))
-    min_p: float = field(default=0.05, metadata=doc("Drop tokens below this share of the top one."))
+    min_p: float = field(
+        default=0.05, metadata=doc("Drop tokens below this share of the top one (0 to 1).")
+    )
     repeat_penalty: float = field(
         default=1.1, metadata=doc("Penalty for repeating tokens; 1 is off.")
     )
     max_tokens: int = field(
         default=0, metadata=doc("Longest answer in tokens; 0 means until the context is full.")
     )
-    seed: int = field(default=-1, metadata=doc("Random seed; -1 picks a new one each time."))
+    seed: int = field(
+        default=-1, metadata=doc("Random seed (0 to 4294967294); -1 picks a new one each time.")
+    )
     system: str = field(default="", metadata=doc("System prompt used when none is given."))
     think: str = field(
         default="auto",
@@ -232,6 +248,7 @@ def load_config(
     settings = _apply_env(settings, env)
     for dotted, value in (overrides or {}).items():
         section, key = dotted.split(".", 1)
+        _check_range(value, section, key, dotted)
         settings = _set(settings, section, key, value)
     return Config(settings=settings, paths=resolve_paths(settings, env))
 
@@ -245,8 +262,9 @@ def _apply_file(settings: Settings, config_file: Path) -> Settings:
         raise ConfigError(f"cannot read config file {config_file}: {err}") from err
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{config_file}: invalid TOML: {err}") from err
+    # tomllib raises ValueError for an integer too long to convert (over 4300 digits).
+    except (tomllib.TOMLDecodeError, ValueError) as err:
+        raise ConfigError(f"{config_file}: invalid TOML: {one_line(str(err), 200)}") from err
     for section_name, section in data.items():
         if section_name not in _sections():
             line = _line_of(text, section_name, section=None)
@@ -328,33 +346,92 @@ def _coerce(value: Any, section: str, key: str, where: str, *, from_env: bool = 
             if isinstance(value, bool):
                 return value
         elif expected is int:
-            if from_env:
-                return int(value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
+            if from_env or (isinstance(value, int) and not isinstance(value, bool)):
+                number = int(value)
+                _check_range(number, section, key, where)
+                return number
         elif expected is float:
             if from_env or (isinstance(value, int | float) and not isinstance(value, bool)):
-                number = float(value)
-                if (section, key) == ("hub", "timeout_s"):
-                    _check_hub_timeout(number, value, where)
-                return number
+                real = float(value)
+                _check_range(real, section, key, where)
+                return real
         elif expected is str and isinstance(value, str):
+            _check_range(value.strip().lower(), section, key, where)
             return value
     except ValueError:
         pass
-    raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
+    raise ConfigError(f"{where}: expected {expected.__name__}, got {_quoted(value)}")
 
 
-_MAX_HUB_TIMEOUT_S = 3600.0
+@dataclass(frozen=True)
+class _Range:
+    """What a key accepts: a setting field, and the number that says in config.toml what the
+    field says by being left empty (max_tokens = 0: no limit), if there is one."""
+
+    item: SettingField | ChoiceField
+    empty: int | None = None
+
+    def empty_hint(self, value: object) -> str:
+        """For a value under the field's minimum, where the empty number is too: how to say
+        empty, " (or 0 for no limit)"; else nothing."""
+        item = self.item
+        if (
+            self.empty is None
+            or not isinstance(item, SettingField)
+            or not isinstance(value, int | float)
+            or value >= item.minimum
+        ):
+            return ""
+        return f" (or {self.empty} for {item.empty_means})"
 
 
-def _check_hub_timeout(seconds: float, value: Any, where: str) -> None:
-    # A socket timeout must be a positive, finite number the OS can hold (inf overflows it);
-    # an hour per read is already far past any Hub that is merely slow.
-    if not 0 < seconds <= _MAX_HUB_TIMEOUT_S:
-        raise ConfigError(
-            f"{where}: expected seconds above 0 and at most {_MAX_HUB_TIMEOUT_S:g}, got {value!r}"
+def _same_as_conversations(*names: str) -> dict[str, _Range]:
+    return {f"generation.{name}": _Range(FIELDS_BY_NAME[name]) for name in names}
+
+
+# Every key with a range, by "section.key". The generation keys and the context size take the
+# ranges of a conversation's own settings: a value means the same in config.toml, in a flag and
+# in the app's settings form, and is refused there in the same words.
+_RANGES: dict[str, _Range] = {
+    "models.context_size": _Range(FIELDS_BY_NAME[CONTEXT_KEY]),
+    "models.threads": _Range(THREADS, empty=0),
+    **_same_as_conversations("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "think"),
+    "generation.max_tokens": _Range(FIELDS_BY_NAME["max_tokens"], empty=0),
+    "generation.seed": _Range(FIELDS_BY_NAME["seed"], empty=-1),
+    "generation.think_budget": _Range(FIELDS_BY_NAME["think_budget"], empty=-1),
+    "cache.ram_mb": _Range(SettingField("ram_mb", "RAM cache", integer=True, minimum=0)),
+    "cache.disk_mb": _Range(SettingField("disk_mb", "Disk cache", integer=True, minimum=0)),
+    # A socket timeout must be a positive, finite number the OS can hold (inf overflows it); an
+    # hour per read is already far past any Hub that is merely slow.
+    "hub.timeout_s": _Range(
+        SettingField(
+            "timeout_s", "Hub timeout", integer=False, minimum=0, maximum=3600, above_minimum=True
         )
+    ),
+}
+
+
+def _check_range(value: object, section: str, key: str, where: str) -> None:
+    """Refuse `value`, as read, when its key's range does not hold it."""
+    allowed = _RANGES.get(f"{section}.{key}")
+    if allowed is None or (allowed.empty is not None and value == allowed.empty):
+        return
+    problem = check_value(allowed.item, value)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}{allowed.empty_hint(value)}, got {_quoted(value)}")
+
+
+_QUOTED_CHARS = 60
+
+
+def _quoted(value: Any) -> str:
+    # Whatever the file or the variable holds, a megabyte of it included, cut to a short line;
+    # text is quoted (got 'soon'), a number shown as it is (got 2.0).
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4300 digits has no repr
+        text = "a number too long to show"
+    return one_line(text, _QUOTED_CHARS)
 
 
 def _line_of(text: str, key: str, section: str | None) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from termllm.domain import HubRef, ModelRef, NameRef, PathRef
 from termllm.errors import ModelRefError
 from termllm.model_files import is_gguf_name
+from termllm.safe_text import argument_text, one_line
 
 _REPO_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _REPO_ID = re.compile(rf"^{_REPO_PART}/{_REPO_PART}$")
@@ -25,20 +26,38 @@ def parse_model_ref(text: str, cwd: Path | None = None) -> ModelRef:
     text = text.strip()
     if not text:
         raise ModelRefError("empty model reference")
-    candidate = Path(text).expanduser()
+    try:
+        candidate = Path(text).expanduser()
+    except RuntimeError:
+        # `~name/…` for a user this system does not know.
+        user = text[1:].split("/", 1)[0]
+        raise ModelRefError(
+            f"'{_shown(text)}': there is no user '{_shown(user)}' whose home folder it names"
+        ) from None
     if not candidate.is_absolute() and cwd is not None:
         candidate = cwd / candidate
     looks_like_path = text.startswith(("/", "./", "../", "~")) or "\\" in text
     if looks_like_path or (is_gguf_name(text) and candidate.exists()):
+        # A file name keeps its bytes, even those that are not UTF-8, so the file is found.
         return PathRef(candidate)
     if is_gguf_name(text) and "/" not in text:
         # A bare "x.gguf" that does not exist: say so rather than search the Hub for it.
         return PathRef(candidate)
+    # A name or a Hub reference is text: bytes that were not UTF-8 become U+FFFD, as they do
+    # in the names of local models, which the history stores.
+    text = argument_text(text)
     if "/" not in text:
         if ":" in text or "@" in text:
-            raise ModelRefError(f"'{text}': a quant or revision needs a repo (owner/repo:QUANT)")
+            raise ModelRefError(
+                f"'{_shown(text)}': a quant or revision needs a repo (owner/repo:QUANT)"
+            )
         return NameRef(text)
     return _parse_hub_ref(text)
+
+
+def _shown(text: str) -> str:
+    """A reference quoted in an error: it may come from anywhere (a saved conversation)."""
+    return one_line(text, max_chars=120)
 
 
 def _parse_hub_ref(text: str) -> HubRef:
@@ -48,19 +67,21 @@ def _parse_hub_ref(text: str) -> HubRef:
     if not file_path and ":" in name_and_more:
         name_and_more, quant = name_and_more.split(":", 1)
         if not re.fullmatch(r"[A-Za-z0-9_]+", quant):
-            raise ModelRefError(f"'{text}': '{quant}' is not a quantization name (e.g. Q4_K_M)")
+            raise ModelRefError(
+                f"'{_shown(text)}': '{_shown(quant)}' is not a quantization name (e.g. Q4_K_M)"
+            )
         quant = quant.upper()
     name, _, revision = name_and_more.partition("@")
     repo_id = f"{owner}/{name}"
     if not _REPO_ID.match(repo_id) or ".." in repo_id:
         raise ModelRefError(
-            f"'{text}' is not a model reference: use owner/repo[:QUANT],"
+            f"'{_shown(text)}' is not a model reference: use owner/repo[:QUANT],"
             " owner/repo/file.gguf, a path to a .gguf file, or the name of a local model"
         )
     if revision and not _REVISION.match(revision):
-        raise ModelRefError(f"'{text}': '{revision}' is not a valid revision")
+        raise ModelRefError(f"'{_shown(text)}': '{_shown(revision)}' is not a valid revision")
     if file_path:
         if not is_gguf_name(file_path):
-            raise ModelRefError(f"'{text}': a file in a repo must end in .gguf")
+            raise ModelRefError(f"'{_shown(text)}': a file in a repo must end in .gguf")
         return HubRef(repo_id, revision or None, filename=file_path)
     return HubRef(repo_id, revision or None, quant=quant)

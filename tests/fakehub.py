@@ -60,6 +60,11 @@ class FakeRepo:
     private: bool
     refs: dict[str, str] = field(default_factory=dict)
     commits: dict[str, dict[str, FakeFile]] = field(default_factory=dict)
+    downloads: int = 0
+    likes: int = 0
+    parameter_count: int | None = None
+    """What the Hub's own reading of the GGUF header says (`gguf.total`); None: not read."""
+    last_modified: str = "2025-01-01T00:00:00.000Z"
 
     def commit_for(self, revision: str) -> str | None:
         if revision in self.commits:
@@ -95,6 +100,8 @@ class FakeHub:
         self.trickle_every = 0.2
         self.edit_listing: Callable[[dict[str, Any]], object] | None = None
         """Rewrite each model info answer: the JSON value to send instead, or raw bytes."""
+        self.edit_search: Callable[[list[dict[str, Any]]], object] | None = None
+        """Rewrite each search answer: the JSON value to send instead, or raw bytes."""
         self.gzip_listings = False
         """Compress model info answers with gzip, although termllm asks for no compression."""
         self.resolve_headers: dict[str, str] = {}
@@ -152,6 +159,21 @@ class FakeHub:
             repo.commits[commit] = built
             repo.refs[revision] = commit
         return commit
+
+    def set_stats(
+        self,
+        repo_id: str,
+        *,
+        downloads: int = 0,
+        likes: int = 0,
+        parameter_count: int | None = None,
+        last_modified: str = "2025-01-01T00:00:00.000Z",
+    ) -> None:
+        """What the search API reports about `repo_id` besides its name."""
+        with self._lock:
+            repo = self.repos[repo_id]
+            repo.downloads, repo.likes = downloads, likes
+            repo.parameter_count, repo.last_modified = parameter_count, last_modified
 
     def log(self, server: str | None = None, method: str | None = None) -> list[LoggedRequest]:
         """Logged requests, optionally only those of one server and method."""

@@ -88,7 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_hub(self, method: str, path: str, query: dict[str, list[str]]) -> None:
         parts = [unquote(p) for p in path.strip("/").split("/")]
-        if len(parts) >= 4 and parts[0] == "api" and parts[1] == "models":
+        if parts == ["api", "models"]:
+            self._search(query)
+        elif len(parts) >= 4 and parts[0] == "api" and parts[1] == "models":
             self._model_info(parts[2:], blobs=query.get("blobs") == ["true"])
         elif len(parts) >= 5 and parts[2] == "resolve":
             self._resolve(method, f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]))
@@ -166,6 +168,45 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         elif not self._trickle(payload):
             self.close_connection = True
+
+    def _search(self, query: dict[str, list[str]]) -> None:
+        """The model search API: name contains the words, GGUF filter, by downloads, descending.
+
+        Like the real Hub, `expand` names the fields each entry carries besides its id.
+        """
+        words = query.get("search", [""])[0].lower()
+        limit = int(query.get("limit", ["1000"])[0])
+        expand = query.get("expand", [])
+        gguf_only = "gguf" in query.get("filter", [])
+        descending = query.get("direction", ["-1"])[0] == "-1"
+        found: list[FakeRepo] = []
+        for repo in list(self.hub.repos.values()):
+            files = repo.commits[repo.refs["main"]] if "main" in repo.refs else {}
+            if repo.private or words not in repo.repo_id.lower():
+                continue
+            if gguf_only and not any(path.lower().endswith(".gguf") for path in files):
+                continue
+            found.append(repo)
+        found.sort(key=lambda repo: repo.downloads, reverse=descending)
+        entries = []
+        for repo in found[:limit]:
+            fields: dict[str, Any] = {
+                "downloads": repo.downloads,
+                "likes": repo.likes,
+                "lastModified": repo.last_modified,
+                "gated": "manual" if repo.gated else False,
+                "private": repo.private,
+            }
+            if repo.parameter_count is not None:
+                fields["gguf"] = {"total": repo.parameter_count, "architecture": "llama"}
+            entry: dict[str, Any] = {"_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24]}
+            entry["id"] = repo.repo_id
+            entry.update({name: value for name, value in fields.items() if name in expand})
+            entries.append(entry)
+        edited = entries if self.hub.edit_search is None else self.hub.edit_search(entries)
+        payload = edited if isinstance(edited, bytes) else json.dumps(edited).encode()
+        self._head(200, {"Content-Type": "application/json", "Content-Length": str(len(payload))})
+        self.wfile.write(payload)
 
     def _resolve(self, method: str, repo_id: str, revision: str, path: str) -> None:
         repo = self._find_repo(repo_id)

@@ -9,12 +9,12 @@ from termllm.config import load_config
 from termllm.domain import GenParams
 from termllm.errors import UsageError
 from termllm.services.conversation_settings import (
-    SETTING_FIELDS,
     ConversationSettings,
     build_settings,
     parse_value,
     settings_of,
 )
+from termllm.setting_fields import SETTING_FIELDS
 from termllm.store import ConversationRecord
 
 FIELDS = {item.name: item for item in SETTING_FIELDS}

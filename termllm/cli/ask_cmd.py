@@ -10,9 +10,12 @@ import typer
 
 from termllm.cli.answer_plain import AnswerWriter, PlainWriter
 from termllm.cli.context import services
+from termllm.cli.options import check_cid, check_flag
 from termllm.cli.output import note, print_json, stdout_console
 from termllm.domain import Completion, FinishReason
 from termllm.errors import ExitCode, UsageError
+from termllm.safe_text import argument_text
+from termllm.setting_fields import CONTEXT_KEY, FIELDS_BY_NAME, THREADS
 
 
 def ask(
@@ -20,25 +23,33 @@ def ask(
     prompt: list[str] = typer.Argument(None, help="The prompt; piped stdin is appended to it."),
     model: str = typer.Option(None, "-m", "--model", help="Model reference (see `termllm ls`)."),
     system: str = typer.Option(None, "-s", "--system", help="System prompt."),
-    temperature: float = typer.Option(None, "--temperature", min=0.0, help="0 is greedy."),
-    top_p: float = typer.Option(None, "--top-p", min=0.0, max=1.0),
-    top_k: int = typer.Option(None, "--top-k", min=0),
-    min_p: float = typer.Option(None, "--min-p", min=0.0, max=1.0),
-    repeat_penalty: float = typer.Option(None, "--repeat-penalty", min=0.0),
-    seed: int = typer.Option(None, "--seed", min=0, help="Seed for reproducible sampling."),
-    max_tokens: int = typer.Option(None, "--max-tokens", min=1, help="Longest answer."),
+    # Ranges are checked by check_flag, against the settings' own fields.
+    temperature: float = typer.Option(None, "--temperature", help="0 or more; 0 is greedy."),
+    top_p: float = typer.Option(None, "--top-p", help="0 to 1."),
+    top_k: int = typer.Option(None, "--top-k", help="0 or more; 0 is off."),
+    min_p: float = typer.Option(None, "--min-p", help="0 to 1."),
+    repeat_penalty: float = typer.Option(None, "--repeat-penalty", help="0 or more; 1 is off."),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed for reproducible sampling (0 to 4294967294)."
+    ),
+    max_tokens: int = typer.Option(None, "--max-tokens", help="Longest answer (1 or more)."),
     think: str = typer.Option(
         None, "--think", help="Thinking models: auto, on, off, low, medium or high."
     ),
     think_budget: int = typer.Option(
-        None, "--think-budget", min=0, help="Close the reasoning after N tokens, then answer."
+        None, "--think-budget", help="Close the reasoning after N (0 or more) tokens, then answer."
     ),
     hide_thinking: bool = typer.Option(
         False, "--hide-thinking", help="Do not show the reasoning on stderr (it is still saved)."
     ),
-    n_ctx: int = typer.Option(None, "--ctx", min=64, help="Context size in tokens."),
+    n_ctx: int = typer.Option(
+        None, "--ctx", help="Context size in tokens (64 or more, at most the trained context)."
+    ),
+    beyond_trained: bool = typer.Option(
+        False, "--force-ctx", help="Keep --ctx even above the context the model was trained on."
+    ),
     gpu_layers: str = typer.Option(None, "--gpu-layers", help="auto, 0 (CPU) or N layers."),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    threads: int = typer.Option(None, "--threads", help="CPU threads (1 to 512)."),
     chat_template: str = typer.Option(
         None, "--chat-template", help="A built-in format name or a Jinja file."
     ),
@@ -56,8 +67,6 @@ def ask(
     from termllm.services.chat import LoadOptions, parse_gpu_layers, parse_think
     from termllm.services.turn import NewQuestion, TurnOptions
 
-    found = services(ctx)
-    text = _prompt_text(prompt or [])
     overrides = {
         "temperature": temperature,
         "top_p": top_p,
@@ -69,19 +78,31 @@ def ask(
         "think": parse_think(think, "--think") if think is not None else None,
         "think_budget": think_budget,
     }
+    # Checked first: a bad value is a usage error before anything is read or saved.
+    for name, value in overrides.items():
+        check_flag(f"--{name.replace('_', '-')}", FIELDS_BY_NAME[name], value)
+    check_flag("--ctx", FIELDS_BY_NAME[CONTEXT_KEY], n_ctx)
+    check_flag("--threads", THREADS, threads)
+    check_cid(cid)
+    found = services(ctx)
+    text = _prompt_text(prompt or [])
     options = TurnOptions(
+        # Bytes that are not UTF-8 become U+FFFD in text (the history cannot hold them), but a
+        # model's file name keeps them: the reference is read by the one grammar in refs.py.
         model_ref=model,
-        system_prompt=system,
+        system_prompt=argument_text(system) if system is not None else None,
         params={name: value for name, value in overrides.items() if value is not None},
         load=LoadOptions(
             n_ctx=n_ctx,
+            beyond_trained=beyond_trained,
             gpu_layers=parse_gpu_layers(gpu_layers, "--gpu-layers") if gpu_layers else None,
             threads=threads,
             chat_template=chat_template,
         ),
         save=found.history.enabled_by_default and not no_save,
     )
-    turn = NewQuestion(text, conversation_id=cid, latest=continue_)
+    conversation_id = argument_text(cid) if cid is not None else None
+    turn = NewQuestion(text, conversation_id=conversation_id, latest=continue_)
     writer = _answer_writer(as_json)
     hidden = hide_thinking or found.config.settings.generation.hide_thinking
     listener = AskListener(writer, verbose, show_thinking=not hidden and sys.stderr.isatty())
@@ -94,6 +115,7 @@ def ask(
     finally:
         if writer is not None:
             writer.finish()
+    found.turns.settle(listener)
     completion = result.completion
     if as_json:
         answer = _json_result(result.model_ref, completion)
@@ -110,7 +132,7 @@ def ask(
 
 
 def _prompt_text(words: list[str]) -> str:
-    prompt = " ".join(words).strip()
+    prompt = argument_text(" ".join(words)).strip()
     piped = ""
     if not sys.stdin.isatty():
         # Invalid UTF-8 (a binary file, a legacy encoding) is replaced rather than fatal.

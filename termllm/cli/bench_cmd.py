@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from termllm.cli.context import services
+from termllm.cli.options import check_flag
 from termllm.cli.output import note, print_json, print_table
+from termllm.setting_fields import THREADS
 from termllm.units import format_bytes
 
 if TYPE_CHECKING:
@@ -20,7 +22,7 @@ def bench(
     model: str = typer.Option(None, "-m", "--model", help="Model reference (see `termllm ls`)."),
     n_ctx: int = typer.Option(None, "--ctx", min=256, help="Context size in tokens."),
     gpu_layers: str = typer.Option(None, "--gpu-layers", help="auto, 0 (CPU) or N layers."),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    threads: int = typer.Option(None, "--threads", help="CPU threads (1 to 512)."),
     history_tokens: int = typer.Option(
         1500, "--history", min=64, help="Tokens of the conversation continued."
     ),
@@ -31,6 +33,7 @@ def bench(
     from termllm.services.bench import run_bench
     from termllm.services.chat import LoadOptions, parse_gpu_layers
 
+    check_flag("--threads", THREADS, threads)
     chat = services(ctx).chat
     chosen = chat.choose_model(model)
     options = LoadOptions(

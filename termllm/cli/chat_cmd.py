@@ -7,6 +7,7 @@ import sys
 import typer
 
 from termllm.cli.context import services
+from termllm.cli.options import check_cid
 from termllm.errors import UsageError
 
 
@@ -16,6 +17,7 @@ def chat(
     cid: str = typer.Option(None, "--cid", help="Open this conversation (an id prefix)."),
 ) -> None:
     """Open the chat app: many saved conversations with local models."""
+    check_cid(cid)
     found = services(ctx)
     # Arguments are checked before the app opens, as `ask` checks them: same message, same exit
     # code, and no full-screen app that opens only to show a toast.

@@ -17,6 +17,7 @@ from termllm.cli import (
     doctor_cmd,
     history_cmd,
     models_cmd,
+    search_cmd,
 )
 from termllm.cli.context import LazyServices
 from termllm.errors import ExitCode, TermllmError
@@ -54,6 +55,7 @@ def main(
 ask_cmd.register(app)
 chat_cmd.register(app)
 models_cmd.register(app)
+search_cmd.register(app)
 app.add_typer(history_cmd.app, name="history")
 app.add_typer(config_cmd.app, name="config")
 doctor_cmd.register(app)

@@ -26,18 +26,34 @@ if TYPE_CHECKING:
     from termllm.services.models import ModelInfo
 
 REF_HELP = "owner/repo[:QUANT], owner/repo/file.gguf, a path to a .gguf file, or a local name."
+PULL_HELP = "owner/repo[:QUANT] (:auto picks the file that runs best here) or owner/repo/file.gguf."
 # Most characters `info` shows of a string from a model file's header (a name, a license).
 METADATA_CHARS = 120
 
 
-def pull(ctx: typer.Context, ref: str = typer.Argument(..., help=REF_HELP)) -> None:
+def pull(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help=PULL_HELP),
+    yes: bool = typer.Option(
+        False, "-y", "--yes", help="Pull even a file that will not fit in memory, without asking."
+    ),
+) -> None:
     """Download a model into the Hugging Face cache (resumes an interrupted pull)."""
     services = _services(ctx)
     from termllm.cli.progress import transfer_progress
 
+    def confirm(message: str) -> bool:
+        if yes:
+            note(f"warning: {message}")
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(f"{message}; not asking on a non-terminal: pass --yes to pull it")
+        note(message)
+        return typer.confirm("Pull it anyway?", default=False, err=True)
+
     try:
         with transfer_progress(stderr_console()) as progress:
-            result = services.models.pull(ref, progress)
+            result = services.models.pull(ref, progress, confirm)
     except KeyboardInterrupt:
         # Typer would turn Ctrl-C into a silent exit; the user should know nothing is lost.
         note(f"interrupted: what was downloaded is kept; `termllm pull {ref}` resumes it")
@@ -124,11 +140,27 @@ def rm(
 
 def info(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help=REF_HELP),
+    ref: str = typer.Argument(..., help=REF_HELP + " owner/repo alone lists its files."),
+    n_ctx: int = typer.Option(
+        None, "--ctx", min=64, help="Plan memory for this context size (tokens)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
-    """Show a model's metadata; for a Hub model not on disk, only its header is downloaded."""
-    details = _services(ctx).models.info(ref)
+    """Show a model's metadata; for a Hub model not on disk, only its header is downloaded.
+
+    owner/repo with several models lists them all: memory, where each runs here, the best pick.
+    """
+    from termllm.services.repo_fit import RepoFit
+
+    details = _services(ctx).models.plan_repo(ref, n_ctx)
+    if isinstance(details, RepoFit):
+        from termllm.cli.repo_fit_render import print_repo_fit, repo_fit_json
+
+        if as_json:
+            print_json(repo_fit_json(details))
+        else:
+            print_repo_fit(details)
+        return
     if as_json:
         print_json(_info_json(details))
         return

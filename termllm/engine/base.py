@@ -22,7 +22,11 @@ class LoadRequest:
     context_limit: int = 4096
     """The context used when `n_ctx` is None, unless the model was trained on less."""
     n_ctx: int | None = None
-    """An explicit context size (--ctx); still reduced, with a warning, when RAM cannot hold it."""
+    """An explicit context size (--ctx): capped, with a warning, at the model's trained context
+    (unless `beyond_trained`), and reduced when RAM cannot hold it."""
+    beyond_trained: bool = False
+    """Keep an `n_ctx` above the trained context: a model answers badly past it, unless its
+    file says how to stretch it (RoPE scaling)."""
     gpu_layers: GpuLayers = "auto"
     """Layers to offload: "auto" fits them to free device memory; 0 keeps everything on the CPU."""
     threads: int | None = None

@@ -51,9 +51,10 @@ def construct_llama(
             contextlib.redirect_stderr(captured),
             _chat_handlers_skipped(),
             _aborts_reported(path),
+            _utf8_path(path) as model_path,
         ):
             llama = llama_cpp.Llama(
-                model_path=str(path),
+                model_path=model_path,
                 n_ctx=n_ctx,
                 n_batch=N_BATCH,
                 n_ubatch=N_BATCH,
@@ -125,6 +126,24 @@ def _chat_handlers_skipped() -> Iterator[None]:
             yield
         finally:
             namespace["llama_chat_format"] = real
+
+
+@contextlib.contextmanager
+def _utf8_path(path: Path) -> Iterator[str]:
+    """`path` as llama-cpp-python can hand it on, encoded to UTF-8: a file whose name holds
+    bytes that are not UTF-8 (which Python keeps as lone surrogates) is reached through a
+    descriptor of it instead, open while the model loads."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            yield f"/dev/fd/{descriptor}"
+        finally:
+            os.close(descriptor)
+        return
+    yield text
 
 
 @contextlib.contextmanager

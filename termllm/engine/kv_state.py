@@ -32,7 +32,8 @@ def state_identity(model_path: Path, n_ctx: int) -> str:
         f"llama-cpp-python {llama_cpp.__version__}|{model_path.resolve()}"
         f"|{stat.st_size}|{stat.st_mtime_ns}|n_ctx={n_ctx}"
     )
-    return hashlib.sha256(described.encode("utf-8")).hexdigest()
+    # A file name may hold bytes that are not UTF-8: they are hashed as they are.
+    return hashlib.sha256(described.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def save(llama: Llama) -> KvState:

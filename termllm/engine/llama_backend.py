@@ -35,10 +35,13 @@ from termllm.engine.native_log import route_native_logs
 from termllm.engine.planning import plan_load
 from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
 from termllm.engine.thinking import template_controls, think_variables
-from termllm.errors import TermllmError
+from termllm.errors import StorageError, TermllmError
 from termllm.reasoning import HarmonyFormat, Kind, ReasoningFormat, ReasoningParser, detect_format
+from termllm.safe_text import one_line
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import numpy.typing as npt
     from llama_cpp import Llama
@@ -51,13 +54,24 @@ _PROBE = "termllm probe: where does the answer start?"
 class LlamaEngine:
     """Loads GGUF models with llama.cpp, choosing context, threads and GPU layers to fit."""
 
+    def __init__(self) -> None:
+        # Native logs that could not be written, warned about once each.
+        self._logs_refused: set[Path] = set()
+
     def load(self, request: LoadRequest) -> LlamaModel:
         started = time.perf_counter()
+        warnings: list[str] = []
         if request.log_file is not None:
-            route_native_logs(request.log_file)
+            try:
+                route_native_logs(request.log_file)
+            except StorageError as err:
+                # The log only helps to diagnose: the model loads without it.
+                if request.log_file not in self._logs_refused:
+                    self._logs_refused.add(request.log_file)
+                    warnings.append(f"{err.message}; llama.cpp's messages are dropped")
         plan = plan_load(request)
         summary, n_ctx, threads, placement = plan.summary, plan.n_ctx, plan.threads, plan.placement
-        warnings = list(plan.warnings)
+        warnings += plan.warnings
 
         llama = construct_llama(
             request.model_path, request.log_file, n_ctx, placement.gpu_layers, threads
@@ -278,7 +292,8 @@ class LlamaModel:
                         finish = FinishReason.STOP
                         break
         except Exception as exc:  # a failed llama_decode surfaces as a plain RuntimeError
-            finish, error = FinishReason.ERROR, f"generation failed: {exc}"
+            # The reason alone: front ends say that generation failed. Some carry no message.
+            finish, error = FinishReason.ERROR, one_line(str(exc), 300) or type(exc).__name__
         finally:
             if tokens is not None:
                 tokens.close()

@@ -56,7 +56,8 @@ def route_native_logs(log_file: Path, *, debug: bool = False) -> None:
 
     Call this before anything loads a model or a backend, since GPU backends log as they
     initialise. Safe to call again and from any thread; a new path switches the file. If the
-    file cannot be opened, messages are dropped rather than printed, and StorageError says why.
+    file cannot be opened or written (a read-only folder, a full disk), messages are dropped
+    rather than printed, and StorageError says why.
     """
     import llama_cpp
 
@@ -78,9 +79,14 @@ def route_native_logs(log_file: Path, *, debug: bool = False) -> None:
             new_file = path.open("ab", buffering=0)
         except OSError as exc:
             _switch(None, None)
-            raise StorageError(f"Cannot write the native log {path}: {exc.strerror}") from exc
-        with contextlib.suppress(OSError):
+            raise StorageError(f"cannot write the native log {path}: {exc.strerror}") from exc
+        try:
             new_file.write(_session_header())
+        except OSError as exc:
+            # Opening a file for appending succeeds on a full disk: the first write tells.
+            new_file.close()
+            _switch(None, None)
+            raise StorageError(f"cannot write the native log {path}: {exc.strerror}") from exc
         _switch(path, new_file)
 
 

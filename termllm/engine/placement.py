@@ -64,7 +64,7 @@ def choose_placement(
         return _on_cpu(total, "--gpu-layers 0")
     if not supports_offload:
         return _on_cpu(total, "this llama.cpp build has no GPU support")
-    device = _offload_device(devices)
+    device = offload_device(devices)
     if device is None:
         return _on_cpu(total, "no GPU device found")
     if total == 0:
@@ -90,7 +90,7 @@ def fit_context(
     if ram_available_bytes is None:
         return requested_ctx, None
     n_ctx = requested_ctx
-    while n_ctx > MIN_CONTEXT and _ram_needed(summary, n_ctx, gpu_layers) > ram_available_bytes:
+    while n_ctx > MIN_CONTEXT and ram_needed(summary, n_ctx, gpu_layers) > ram_available_bytes:
         n_ctx = max(MIN_CONTEXT, n_ctx // 2 // _CONTEXT_STEP * _CONTEXT_STEP)
     if n_ctx == requested_ctx:
         return requested_ctx, None
@@ -98,7 +98,7 @@ def fit_context(
         f"context reduced from {requested_ctx} to {n_ctx} tokens: "
         f"{_size(ram_available_bytes)} of RAM free"
     )
-    needed = _ram_needed(summary, n_ctx, gpu_layers)
+    needed = ram_needed(summary, n_ctx, gpu_layers)
     if needed > ram_available_bytes:
         warning += f", {_size(needed)} needed"
     return n_ctx, warning
@@ -135,7 +135,7 @@ def _fit_layers(summary: ModelSummary, n_ctx: int, device: Device) -> Placement:
     return Placement(count + 1, total, _label(device), reason)
 
 
-def _ram_needed(summary: ModelSummary, n_ctx: int, gpu_layers: int) -> int:
+def ram_needed(summary: ModelSummary, n_ctx: int, gpu_layers: int) -> int:
     """RAM for the CPU's share: its blocks with their KV cache, the non-layer tensors, compute."""
     layers = _layer_costs(summary, n_ctx)
     if gpu_layers < 0:
@@ -172,7 +172,7 @@ def _block_count(summary: ModelSummary) -> int:
     return summary.block_count or len(summary.layer_bytes)
 
 
-def _offload_device(devices: Sequence[Device]) -> Device | None:
+def offload_device(devices: Sequence[Device]) -> Device | None:
     """The device to plan against: the GPU with the most free memory.
 
     llama.cpp uses integrated GPUs only when there is no discrete one. With several GPUs it

@@ -33,6 +33,12 @@ def plan_load(request: LoadRequest) -> LoadPlan:
     system = read_system_info()
     trained = summary.context_length or request.context_limit
     n_ctx = request.n_ctx or min(trained, request.context_limit)
+    if summary.context_length and n_ctx > trained and not request.beyond_trained:
+        warnings.append(
+            f"context capped at {trained} tokens, the model's trained context ({n_ctx} asked;"
+            " --force-ctx keeps it)"
+        )
+        n_ctx = trained
     supports_offload = bool(llama_cpp.llama_supports_gpu_offload())
     devices = _devices(supports_offload and request.gpu_layers != 0, warnings)
     placement = choose_placement(summary, n_ctx, request.gpu_layers, devices, supports_offload)

@@ -254,7 +254,10 @@ def select_template(
 def _override(override: str, vocab: Vocabulary) -> ChatTemplate:
     if override in BUILTIN_TEMPLATES:
         return _builtin(override, vocab)
-    path = Path(override).expanduser()
+    try:
+        path = Path(override).expanduser()
+    except RuntimeError:  # `~name/…` for a user this system does not know: no such file
+        path = Path(override)
     if not path.is_file():
         names = ", ".join(BUILTIN_TEMPLATES)
         raise ModelLoadError(

@@ -14,6 +14,7 @@ from termllm.hub.layout import check_repo_path
 from termllm.hub.listing import RepoListing
 from termllm.hub.remote import HttpRangeSource
 from termllm.hub.repo_info import fetch_listing
+from termllm.hub.search import HubModelResult, search_models
 
 
 class HubClient:
@@ -50,6 +51,10 @@ class HubClient:
             raise offline_error(Target(self.endpoint, repo_id, revision))
         self.check_repo_id(repo_id)
         return fetch_listing(self.http, repo_id, revision)
+
+    def search(self, query: str, limit: int) -> tuple[HubModelResult, ...]:
+        """GGUF repos matching `query`, most downloaded first (one request)."""
+        return search_models(self.http, query, limit)
 
     def file_url(self, repo_id: str, filename: str, revision_or_commit: str) -> str:
         from termllm.hub import hf

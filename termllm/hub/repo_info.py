@@ -31,42 +31,51 @@ MAX_LISTING_BYTES = 64 * 1024 * 1024
 def fetch_listing(http: HubHttp, repo_id: str, revision: str | None) -> RepoListing:
     """Every file of `repo_id` at `revision` (None: the default branch), with its size, hash
     and commit, from one request."""
-    from termllm.hub import hf
 
     target = Target(http.endpoint, repo_id, revision)
     url = f"{http.endpoint}/api/models/{repo_id}"
     if revision is not None:
         url += f"/revision/{quote(revision, safe='')}"
+    what = f"the Hub's list of files in {target.where}"
+    body = fetch_bounded(http, f"{url}?blobs=true", target, MAX_LISTING_BYTES, what)
+    return parse_listing(body, target)
+
+
+def fetch_bounded(http: HubHttp, url: str, target: Target, limit: int, what: str) -> bytes:
+    """The body of a GET to the Hub API, read under HubHttp.body's stall rule, decompressed if
+    the server insisted, and refused past `limit` bytes (`what` names it in that error)."""
+    from termllm.hub import hf
+
     parts: list[bytes] = []
     received = 0
     try:
-        with http.open("GET", f"{url}?blobs=true", target) as response:
+        with http.open("GET", url, target) as response:
             encoding = response.headers.get("content-encoding", "identity").strip().lower()
             for chunk in http.body(response):
                 received += len(chunk)
-                if received > MAX_LISTING_BYTES:
-                    raise _too_large(target)
+                if received > limit:
+                    raise _too_large(what, limit)
                 parts.append(chunk)
     except (hf.httpx2.HTTPError, hf.httpx2.InvalidURL, OSError) as err:
         raise translate(err, target, http.timeout_s) from err
-    return parse_listing(_decoded(b"".join(parts), encoding, target), target)
+    return _decoded(b"".join(parts), encoding, target, limit, what)
 
 
-def _decoded(body: bytes, encoding: str, target: Target) -> bytes:
+def _decoded(body: bytes, encoding: str, target: Target, limit: int, what: str) -> bytes:
     """termllm asks for no compression; a server that compresses anyway is still understood."""
     if encoding == "identity":
         return body
     if encoding not in ("gzip", "deflate"):
-        raise _not_a_hub(target, "it compressed its answer in an unknown way")
+        raise not_a_hub(target, "it compressed its answer in an unknown way")
     # wbits 47: a gzip or a zlib header, whichever is there. The output is bounded like the
     # input, so a small compressed answer cannot unpack to gigabytes.
     decoder = zlib.decompressobj(47)
     try:
-        data = decoder.decompress(body, MAX_LISTING_BYTES + 1)
+        data = decoder.decompress(body, limit + 1)
     except zlib.error as err:
-        raise _not_a_hub(target, "its compressed answer is corrupt") from err
-    if len(data) > MAX_LISTING_BYTES:
-        raise _too_large(target)
+        raise not_a_hub(target, "its compressed answer is corrupt") from err
+    if len(data) > limit:
+        raise _too_large(what, limit)
     return data
 
 
@@ -76,13 +85,13 @@ def parse_listing(body: bytes, target: Target) -> RepoListing:
         data = json.loads(body)
     # A hostile answer can nest deeper than the parser's stack; JSON errors are ValueErrors.
     except (ValueError, RecursionError) as err:
-        raise _not_a_hub(target, "its answer is not JSON") from err
+        raise not_a_hub(target, "its answer is not JSON") from err
     if not isinstance(data, dict):
-        raise _not_a_hub(target, "its answer is not a JSON object")
+        raise not_a_hub(target, "its answer is not a JSON object")
     commit = data.get("sha")
     siblings = data.get("siblings")
     if not isinstance(commit, str | None) or not isinstance(siblings, list):
-        raise _not_a_hub(target, "its answer has no list of files")
+        raise not_a_hub(target, "its answer has no list of files")
     if not commit:
         raise HubError(f"the Hub did not say which commit {target.where} is at")
     files: list[RemoteFile] = []
@@ -100,27 +109,24 @@ def parse_listing(body: bytes, target: Target) -> RepoListing:
 
 def _remote_file(entry: Any, target: Target) -> RemoteFile:
     if not isinstance(entry, dict) or not isinstance(entry.get("rfilename"), str):
-        raise _not_a_hub(target, "a file in its list has no name")
+        raise not_a_hub(target, "a file in its list has no name")
     path: str = entry["rfilename"]
     size = entry.get("size")
     if size is None:
         raise HubError(f"the Hub did not give the size of {one_line(path, max_chars=120)}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _not_a_hub(target, "a file in its list has no valid size")
+        raise not_a_hub(target, "a file in its list has no valid size")
     lfs = entry.get("lfs")
     if not lfs:
         return RemoteFile(path=path, size=size, sha256=None)
     if not isinstance(lfs, dict) or not isinstance(lfs.get("sha256"), str):
-        raise _not_a_hub(target, "a large file in its list has no sha256")
+        raise not_a_hub(target, "a large file in its list has no sha256")
     return RemoteFile(path=path, size=size, sha256=lfs["sha256"])
 
 
-def _not_a_hub(target: Target, detail: str) -> HubError:
+def not_a_hub(target: Target, detail: str) -> HubError:
     return HubError(f"{target.endpoint} did not answer like a Hugging Face Hub ({detail})")
 
 
-def _too_large(target: Target) -> HubError:
-    return HubError(
-        f"the Hub's list of files in {target.where} is over {MAX_LISTING_BYTES >> 20} MiB;"
-        " termllm reads no more of it"
-    )
+def _too_large(what: str, limit: int) -> HubError:
+    return HubError(f"{what} is over {limit >> 20} MiB; termllm reads no more of it")

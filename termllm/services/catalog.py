@@ -10,6 +10,7 @@ from termllm.domain import HubRef, LocalModel, ModelRef, ModelSource, PathRef
 from termllm.errors import ModelNotFoundError, ModelRefError
 from termllm.hub.cache import CachedModel, scan_models
 from termllm.model_files import model_base_name, model_stem, quant_from_filename
+from termllm.safe_text import argument_text
 from termllm.services.package_models import find_packaged_models
 from termllm.state import AppState
 
@@ -63,7 +64,9 @@ def _from_cache(
 
 def _from_file(path: Path, source: ModelSource, state: AppState) -> LocalModel:
     return LocalModel(
-        ref=model_stem(path.name),
+        # A ref is text the history stores: bytes of the name that are not UTF-8 become U+FFFD
+        # (`-m` reads a name so too), while `paths` keeps them to open the file.
+        ref=argument_text(model_stem(path.name)),
         paths=(path,),
         source=source,
         size_bytes=path.stat().st_size,
@@ -78,7 +81,7 @@ def _with_unique_refs(models: list[LocalModel]) -> list[LocalModel]:
     unique: list[LocalModel] = []
     for model in models:
         if model.source is not ModelSource.HUB and counts[model.ref.lower()] > 1:
-            model = LocalModel(**{**model.__dict__, "ref": str(model.path)})
+            model = LocalModel(**{**model.__dict__, "ref": argument_text(str(model.path))})
         unique.append(model)
     return unique
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from termllm.config import Config
 from termllm.domain import Chunk, Completion, GenParams, LocalModel, Message, Role, Think
 from termllm.engine.base import Engine, GpuLayers, LoadedModel, LoadRequest
-from termllm.errors import ModelNotFoundError, UsageError
+from termllm.errors import ModelNotFoundError, StorageError, UsageError
 from termllm.services.models import ModelService
+from termllm.services.side_writes import SideWrites
 from termllm.services.state_cache import ConversationStates
 from termllm.state import StateFile
 
@@ -29,6 +30,8 @@ class LoadOptions:
     """Per-call overrides of the model settings (None: use the settings)."""
 
     n_ctx: int | None = None
+    beyond_trained: bool = False
+    """Keep `n_ctx` even above the model's trained context (`ask --force-ctx`)."""
     gpu_layers: GpuLayers | None = None
     threads: int | None = None
     chat_template: str | None = None
@@ -48,10 +51,12 @@ class ChatService:
         models: ModelService,
         engine_factory: Callable[[], Engine],
         states: ConversationStates,
+        side_writes: SideWrites,
     ) -> None:
         self._config = config
         self._models = models
         self._states = states
+        self.side_writes = side_writes
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
         self._state = StateFile(config.paths.state_file)
@@ -73,10 +78,11 @@ class ChatService:
     def default_system_prompt(self) -> str:
         return self._config.settings.generation.system
 
-    def choose_model(self, ref: str | None) -> LocalModel:
-        """The named model; else the configured default, the last used, or the only one."""
+    def choose_model(self, ref: str | None, *, saved: bool = False) -> LocalModel:
+        """The named model; else the configured default, the last used, or the only one.
+        `saved`: `ref` was read from the history (a conversation's model), not given now."""
         if ref:
-            return self._models.find(ref)
+            return self._models.find_saved(ref) if saved else self._models.find(ref)
         default = self._config.settings.models.default
         if default:
             return self._models.find(default)
@@ -101,7 +107,13 @@ class ChatService:
         if self._engine is None:
             self._engine = self._engine_factory()
         loaded = self._engine.load(self._request(model, options))
-        self._state.mark_used(model.path)
+        try:
+            self._state.mark_used(model.path)
+        except StorageError as err:
+            self.side_writes.failed(
+                self._config.paths.state_file,
+                f"when models were last used is not saved ({err.message})",
+            )
         return loaded
 
     def plan(self, model: LocalModel, options: LoadOptions) -> LoadPlan:
@@ -116,6 +128,7 @@ class ChatService:
             model_path=model.path,
             context_limit=settings.context_size,
             n_ctx=options.n_ctx,
+            beyond_trained=options.beyond_trained,
             gpu_layers=(
                 options.gpu_layers
                 if options.gpu_layers is not None

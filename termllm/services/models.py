@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,18 +10,38 @@ from typing import TYPE_CHECKING
 
 from termllm.config import Config
 from termllm.domain import HubRef, LocalModel, ModelRef, ModelSource, PathRef, TransferProgress
-from termllm.errors import ModelNotFoundError, ModelRefError, NetworkError, RefusedError
+from termllm.errors import (
+    ModelNotFoundError,
+    ModelRefError,
+    NetworkError,
+    RefusedError,
+    StorageError,
+    UsageError,
+)
 from termllm.gguf.source import ByteSource, FileSource
 from termllm.gguf.summary import MemoryEstimate, ModelSummary, estimate_memory
 from termllm.hub.cache import CachedModel, delete_model, scan_models
 from termllm.refs import parse_model_ref
+from termllm.safe_text import one_line
 from termllm.services.catalog import find_local, list_local_models, require_local
 from termllm.services.model_summary import FactsCache, ModelFacts, summarize_sources
-from termllm.services.selection import RemoteModel, select_model
+from termllm.services.pull_checks import (
+    AUTO_QUANT,
+    Confirm,
+    check_room,
+    context_size_for,
+    plan_listing,
+    recommended_model,
+)
+from termllm.services.repo_fit import RepoFit
+from termllm.services.selection import RemoteModel, is_projector, remote_models, select_model
+from termllm.services.side_writes import SideWrites
 from termllm.state import StateFile
 
 if TYPE_CHECKING:
     from termllm.hub.client import HubClient
+    from termllm.hub.listing import RepoListing
+    from termllm.hub.search import HubModelResult
 
 
 @dataclass(frozen=True)
@@ -41,11 +62,14 @@ class ModelInfo:
 
 
 class ModelService:
-    def __init__(self, config: Config, hub_factory: Callable[[], HubClient]) -> None:
+    def __init__(
+        self, config: Config, hub_factory: Callable[[], HubClient], side_writes: SideWrites
+    ) -> None:
         self._config = config
         self._hub_factory = hub_factory
         self._hub: HubClient | None = None
         self._state = StateFile(config.paths.state_file)
+        self._side_writes = side_writes
 
     @property
     def hub(self) -> HubClient:
@@ -74,11 +98,55 @@ class ModelService:
             # Only files no other source lists: a package's or the cache's file used by path
             # stays theirs (remembered, it would outlive them and shadow their name elsewhere).
             FileSource(ref.path)  # A clear error for a missing file or a folder.
-            self._state.remember_local_model(ref.path.resolve())
-            models = self.list_models()
+            models = self._remember(ref.path.resolve())
         return require_local(self._with_default_quant(ref, models), models)
 
-    def pull(self, text: str, progress: TransferProgress) -> PullResult:
+    def find_saved(self, text: str) -> LocalModel:
+        """The local model a reference read back from the history names (a conversation's
+        model). An old import or another program may have put anything there: it is read by
+        the same grammar, but found only among the models on disk, so no file is opened for
+        it (a path names a model only if it is one `ls` lists), and quoted only as one line."""
+        if any(unicodedata.category(character)[0] == "C" for character in text):
+            raise self._unusable(text, "it is not a model reference")
+        try:
+            ref = self.parse(text)
+        except ModelRefError:
+            raise self._unusable(text, "it is not a model reference") from None
+        models = self.list_models()
+        if isinstance(ref, PathRef):
+            found = find_local(ref, models)
+            if found is None:
+                raise self._unusable(text, "it names a file that is not a model on this machine")
+            return found
+        return require_local(self._with_default_quant(ref, models), models)
+
+    @staticmethod
+    def _unusable(text: str, reason: str) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"this conversation's model '{one_line(text, max_chars=80)}' cannot be used:"
+            f" {reason}; pass -m to choose one"
+        )
+
+    def _remember(self, path: Path) -> list[LocalModel]:
+        """The models on disk once `path`, a file used by path, is one of them."""
+        try:
+            self._state.remember_local_model(path)
+        except StorageError as err:
+            self._side_writes.failed(
+                self._config.paths.state_file,
+                f"the list of model files used by path is not saved ({err.message})",
+            )
+            # Not remembered, it is still the model asked for now: listed as if it were.
+            state = self._state.read()
+            state.local_models.append(str(path))
+            return list_local_models(self._config.paths.hub_cache, state)
+        return self.list_models()
+
+    def pull(
+        self, text: str, progress: TransferProgress, confirm: Confirm | None = None
+    ) -> PullResult:
+        """Download a model. A file that would not fit on the disk is refused before its first
+        byte; one that would not fit in memory is put to `confirm` (None: not checked)."""
         ref = self.parse(text)
         if not isinstance(ref, HubRef):
             raise RefusedError(
@@ -92,7 +160,14 @@ class ModelService:
             if present is not None:
                 return PullResult(present, downloaded=False)
             raise
-        chosen = select_model(ref, listing, self._config.settings.models.default_quant)
+        settings = self._config.settings.models
+        plan: RepoFit | None = None
+        if ref.quant == AUTO_QUANT and not ref.filename:
+            plan = plan_listing(self.hub, listing, None, settings)
+            chosen = recommended_model(plan, listing)
+        else:
+            chosen = select_model(ref, listing, settings.default_quant)
+        check_room(self.hub, listing, chosen, plan, confirm, settings)
         from termllm.hub.download import download
 
         counting = _CountingProgress(progress)
@@ -110,6 +185,36 @@ class ModelService:
         if pulled is None:
             raise ModelNotFoundError(f"{chosen.first.path} was downloaded but is not in the cache")
         return PullResult(pulled, downloaded=counting.bytes_fetched > 0)
+
+    def search(self, query: str, limit: int) -> tuple[HubModelResult, ...]:
+        """GGUF repos on the Hub whose names match `query`, most downloaded first."""
+        if not query.strip():
+            raise UsageError("search needs some words to look for, e.g. `termllm search qwen3`")
+        return self.hub.search(query.strip(), limit)
+
+    def plan_repo(self, text: str, n_ctx: int | None = None) -> ModelInfo | RepoFit:
+        """`info owner/repo`: every model file of the repo judged against this machine; a repo
+        with one model (or a Hub that cannot be reached, with the default quant on disk) is
+        described as `info` describes one file."""
+        ref = self.parse(text)
+        if not isinstance(ref, HubRef) or ref.filename or ref.quant not in (None, AUTO_QUANT):
+            return self.info(text, n_ctx)
+        try:
+            listing = self.hub.list_files(ref.repo_id, ref.revision)
+        except NetworkError:
+            if ref.quant is None and self._find_cached(ref) is not None:
+                return self.info(text, n_ctx)
+            raise
+        main = [model for model in remote_models(listing) if not is_projector(model)]
+        if ref.quant is None and len(main) == 1:
+            return self._describe_remote(ref, listing, n_ctx)
+        plan = plan_listing(self.hub, listing, n_ctx, self._config.settings.models)
+        if ref.quant == AUTO_QUANT:
+            chosen = recommended_model(plan, listing)
+            return self._describe_remote(
+                HubRef(ref.repo_id, ref.revision, filename=chosen.first.path), listing, n_ctx
+            )
+        return plan
 
     def removal_candidate(self, text: str) -> LocalModel:
         """The model `rm` would delete, after checking termllm owns it."""
@@ -140,7 +245,7 @@ class ModelService:
             raise ModelNotFoundError(f"{target} is not in the list of local files")
         return target
 
-    def info(self, text: str) -> ModelInfo:
+    def info(self, text: str, n_ctx: int | None = None) -> ModelInfo:
         """Describe a model from its GGUF header: local, or remote by range requests."""
         ref = self.parse(text)
         local: LocalModel | None = None
@@ -153,9 +258,11 @@ class ModelService:
                 require_local(ref, models)
         if local is not None:
             sources: list[ByteSource] = [FileSource(path) for path in local.paths]
-            return self._describe(local.ref, str(local.path), local.source.value, sources)
+            return self._describe(local.ref, str(local.path), local.source.value, sources, n_ctx)
         assert isinstance(ref, HubRef)
-        listing = self.hub.list_files(ref.repo_id, ref.revision)
+        return self._describe_remote(ref, self.hub.list_files(ref.repo_id, ref.revision), n_ctx)
+
+    def _describe_remote(self, ref: HubRef, listing: RepoListing, n_ctx: int | None) -> ModelInfo:
         chosen: RemoteModel = select_model(ref, listing, self._config.settings.models.default_quant)
         remote_sources = [
             self.hub.open_remote(ref.repo_id, item.path, listing.commit) for item in chosen.files
@@ -165,14 +272,18 @@ class ModelService:
             if chosen.quant
             else f"{ref.repo_id}/{chosen.first.path}"
         )
-        return self._describe(label, remote_sources[0].label, "remote", remote_sources)
+        return self._describe(label, remote_sources[0].label, "remote", remote_sources, n_ctx)
 
     def _describe(
-        self, ref: str, location: str, source: str, sources: Sequence[ByteSource]
+        self,
+        ref: str,
+        location: str,
+        source: str,
+        sources: Sequence[ByteSource],
+        n_ctx: int | None,
     ) -> ModelInfo:
         summary = summarize_sources(sources)
-        trained = summary.context_length or self._config.settings.models.context_size
-        context_size = min(trained, self._config.settings.models.context_size)
+        context_size = context_size_for(summary, n_ctx, self._config.settings.models)
         return ModelInfo(
             ref=ref,
             location=location,

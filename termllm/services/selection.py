@@ -62,7 +62,7 @@ def select_model(ref: HubRef, listing: RepoListing, default_quant: str) -> Remot
         return _by_filename(ref, models)
     if ref.quant:
         return _by_quant(ref, ref.quant, models, explicit=True)
-    main_models = [model for model in models if not _is_projector(model)]
+    main_models = [model for model in models if not is_projector(model)]
     if len(main_models) == 1:
         return main_models[0]
     return _by_quant(ref, default_quant.upper(), models, explicit=False)
@@ -84,7 +84,7 @@ def _by_filename(ref: HubRef, models: Sequence[RemoteModel]) -> RemoteModel:
 def _by_quant(
     ref: HubRef, quant: str, models: Sequence[RemoteModel], *, explicit: bool
 ) -> RemoteModel:
-    matching = [model for model in models if model.quant == quant and not _is_projector(model)]
+    matching = [model for model in models if model.quant == quant and not is_projector(model)]
     if len(matching) == 1:
         return matching[0]
     if len(matching) > 1:
@@ -102,14 +102,14 @@ def _by_quant(
     )
 
 
-def _is_projector(model: RemoteModel) -> bool:
+def is_projector(model: RemoteModel) -> bool:
     return "mmproj" in model.first.path.rsplit("/", 1)[-1].lower()
 
 
 def _describe_quants(models: Sequence[RemoteModel]) -> str:
     described = []
     for model in sorted(models, key=lambda m: m.size_bytes):
-        if _is_projector(model):
+        if is_projector(model):
             continue
         label = model.quant or model.first.path
         described.append(f"{label} ({_gigabytes(model.size_bytes)})")

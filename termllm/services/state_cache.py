@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from termllm.config import Config
 from termllm.domain import Message, Think
 from termllm.engine.base import KvState, LoadedModel
+from termllm.services.side_writes import SideWrites
 from termllm.services.state_files import StateFiles
 
 if TYPE_CHECKING:
@@ -72,11 +73,14 @@ class RecentStates:
 class ConversationStates:
     """Safe to share between the threads of one process; files are shared between processes."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, side_writes: SideWrites) -> None:
         cache = config.settings.cache
         self.recent = RecentStates(max(cache.ram_mb, 0) * MIB)
         self.files = StateFiles(
-            config.paths.kv_state_dir, max(cache.disk_mb, 0) * MIB, config.paths.app_log_file
+            config.paths.kv_state_dir,
+            max(cache.disk_mb, 0) * MIB,
+            config.paths.app_log_file,
+            side_writes,
         )
         self._writer_started: ThreadPoolExecutor | None = None
         # The app saves from its worker thread and deletes from its event loop.

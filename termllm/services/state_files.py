@@ -25,13 +25,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from termllm.engine.base import KvState
+from termllm.services.side_writes import SideWrites
 
 MAGIC = b"termllm-kv\x00\x01"
 SUFFIX = ".kv"
 _HEADER_LENGTH = struct.Struct("<I")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-# Temporary files older than this belong to a writer that died.
-_STALE_TEMP_S = 3600.0
+# A temporary file is named after the file it replaces, its writer's pid and a clock reading.
+_TEMP_WRITER = re.compile(r"\.(\d+)\.\d+\.tmp$")
+# A temporary file this old belongs to a writer that died, even if its pid is alive (it was
+# reused, or is another container's): writing even gigabytes of state takes seconds.
+_STALE_TEMP_S = 300.0
 
 
 class CorruptStateError(Exception):
@@ -48,10 +52,18 @@ class _Header:
 
 
 class StateFiles:
-    def __init__(self, directory: Path, limit_bytes: int, log_file: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        limit_bytes: int,
+        log_file: Path,
+        side_writes: SideWrites | None = None,
+    ) -> None:
         self._directory = directory
         self._limit_bytes = limit_bytes
         self._log_file = log_file
+        # Where a failed write is told as a warning; None: only in the log (a scratch folder).
+        self._side_writes = side_writes
 
     @property
     def enabled(self) -> bool:
@@ -107,6 +119,11 @@ class StateFiles:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink()
+            self._tell(
+                self._directory,
+                f"the model state of conversations is not saved in {self._directory}"
+                f" ({exc.strerror or exc}): continuing one reads it again",
+            )
             self._log(f"could not save the model state of {conversation_id}: {exc}")
             return
         self._evict(keep=target)
@@ -130,7 +147,8 @@ class StateFiles:
             self._log(f"discarded the model state {path.name}: {reason}")
 
     def total_bytes(self) -> int:
-        return sum(size for _, _, size in self._entries())
+        """What the folder holds: saved states and the temporary files of writes under way."""
+        return sum(size for _, _, size in self._entries()) + sum(self._temporary_sizes())
 
     def _read(self, conversation_id: str, identity: str, *, with_data: bool) -> KvState | None:
         if not self.enabled or not _SAFE_ID.match(conversation_id):
@@ -163,36 +181,75 @@ class StateFiles:
         return KvState(tuple(tokens), data)
 
     def _entries(self) -> list[tuple[Path, float, int]]:
+        """The saved states, with when each was last used and its size."""
         entries: list[tuple[Path, float, int]] = []
         with contextlib.suppress(FileNotFoundError):
             for path in self._directory.iterdir():
                 with contextlib.suppress(FileNotFoundError):
-                    stat = path.stat()
                     if path.suffix == SUFFIX:
+                        stat = path.stat()
                         entries.append((path, stat.st_mtime, stat.st_size))
-                    elif path.suffix == ".tmp" and time.time() - stat.st_mtime > _STALE_TEMP_S:
-                        path.unlink()
         return entries
+
+    def _temporary_sizes(self) -> list[int]:
+        """The sizes of temporary files of writes under way, after removing those of writes
+        that died (a killed process leaves its file behind, possibly gigabytes)."""
+        sizes: list[int] = []
+        with contextlib.suppress(FileNotFoundError):
+            for path in self._directory.glob("*.tmp"):
+                with contextlib.suppress(OSError):  # gone, or a folder that cannot be changed
+                    stat = path.stat()
+                    if _writer_gone(path.name, stat.st_mtime):
+                        path.unlink()
+                    else:
+                        sizes.append(stat.st_size)
+        return sizes
 
     def _evict(self, keep: Path) -> None:
         entries = sorted(self._entries(), key=lambda entry: entry[1])
-        total = sum(size for _, _, size in entries)
+        # Writes under way count: they become states, and take the disk meanwhile.
+        total = sum(size for _, _, size in entries) + sum(self._temporary_sizes())
         for path, _, size in entries:
             if total <= self._limit_bytes:
                 break
             if path == keep:
                 continue
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 path.unlink()
             total -= size
 
     def _log(self, line: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         # The log is a diagnostic aid: failing to extend it must not fail the answer.
-        with contextlib.suppress(OSError):
+        try:
             self._log_file.parent.mkdir(parents=True, exist_ok=True)
             with self._log_file.open("a", encoding="utf-8") as handle:
                 handle.write(f"{stamp} pid {os.getpid()} kv-cache: {line}\n")
+        except OSError as exc:
+            reason = exc.strerror or exc
+            self._tell(self._log_file, f"cannot write termllm's log {self._log_file}: {reason}")
+
+    def _tell(self, path: Path, warning: str) -> None:
+        if self._side_writes is not None:
+            self._side_writes.failed(path, warning)
+
+
+def _writer_gone(name: str, modified: float) -> bool:
+    """Whether a temporary file's writer is gone: its process has ended, or the file has not
+    grown for _STALE_TEMP_S (its pid was reused). A writer in another machine or container
+    sharing the folder may look ended: it then loses one state, a cache entry, nothing more."""
+    if time.time() - modified > _STALE_TEMP_S:
+        return True
+    match = _TEMP_WRITER.search(name)
+    if match is None:
+        return False  # not named by a writer of ours: only its age tells
+    try:
+        os.kill(int(match.group(1)), 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        pass  # another user's process, so alive; a number too large to be a pid
+    return False
 
 
 def _read_header(stream: BinaryIO, file_size: int) -> _Header:

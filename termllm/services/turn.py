@@ -29,6 +29,7 @@ from termllm.domain import (
 )
 from termllm.engine.thinking import think_variables
 from termllm.errors import TermllmError
+from termllm.safe_text import argument_text
 from termllm.services.branches import Exchange, PendingAnswer
 from termllm.services.chat import ChatService, LoadOptions
 from termllm.services.conversation_settings import (
@@ -173,13 +174,16 @@ class TurnService:
         conversation, continued, pending = self._resume(turn)
         settings = self._settings(conversation, options)
         wanted = options.model_ref or (conversation.model if conversation else options.new_model)
+        # A conversation's own model was read from the history, where anything may be.
+        saved = conversation is not None and not options.model_ref
         model: LocalModel | None = None
         choice_error: TermllmError | None = None
         try:
-            model = self._chat.choose_model(wanted)
+            model = self._chat.choose_model(wanted, saved=saved)
         except TermllmError as err:
             choice_error = err
-        model_ref = model.ref if model is not None else wanted
+        # A reference that names no model is kept as given, in a form the history can hold.
+        model_ref = model.ref if model is not None else argument_text(wanted) if wanted else wanted
         exchange, messages = self._save_question(
             turn, continued, pending, settings, options, model_ref
         )
@@ -194,6 +198,7 @@ class TurnService:
                 raise choice_error
             assert model is not None
             loaded, load_ms = self._load(model, settings, options, listener)
+            self._tell_side_writes(listener)
             self._note_think(model.ref, loaded.report, settings.params.think, listener)
             if settings.system_prompt:
                 messages = (Message(Role.SYSTEM, settings.system_prompt), *messages)
@@ -220,6 +225,17 @@ class TurnService:
             raise refused
         conversation_id = exchange.conversation_id if exchange else None
         return TurnResult(completion, model.ref, conversation_id, answer_id)
+
+    def settle(self, listener: TurnListener) -> None:
+        """Wait for what the last turn left to write in the background (the model state), then
+        warn of files termllm could not write for itself. `ask` calls it before it ends; the
+        app hears of such files in its next turn."""
+        self._chat.flush_states()
+        self._tell_side_writes(listener)
+
+    def _tell_side_writes(self, listener: TurnListener) -> None:
+        for warning in self._chat.side_writes.take():
+            listener.warning(warning)
 
     def _resume(
         self, turn: Turn

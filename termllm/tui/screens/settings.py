@@ -20,14 +20,12 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from termllm.errors import UsageError
 from termllm.services.conversation_settings import (
-    SETTING_FIELDS,
-    ChoiceField,
     ConversationSettings,
-    SettingField,
     Value,
     build_settings,
     parse_value,
 )
+from termllm.setting_fields import SETTING_FIELDS, ChoiceField, SettingField
 
 _FIELD_BY_INPUT_ID = {
     f"setting-{item.name}": item for item in SETTING_FIELDS if isinstance(item, SettingField)
