@@ -372,7 +372,9 @@ class ChatApp(App[None]):
         """Load the model at start-up, with the opened conversation's context size, so the first
         answer does not wait for it."""
         try:
-            model = self.session.choose(conversation.model if conversation else None)
+            model = self.session.choose(
+                conversation.model if conversation else None, saved=conversation is not None
+            )
             n_ctx = self.session.settings_for(conversation).n_ctx
             self.call_from_thread(self.model_actions.show_model, model.ref, None)
             report, fresh = self.session.ensure_loaded(model, n_ctx)

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 
 from termllm.engine.base import LoadReport
 from termllm.errors import TermllmError
+from termllm.safe_text import one_line
 from termllm.services.conversation_settings import ConversationSettings
 from termllm.services.models import PullResult
 from termllm.tui.chat_state import ChatState
@@ -167,11 +168,11 @@ class ModelActions:
         try:
             if conversation_id is not None:
                 wanted = chat.services.history.find(conversation_id).model
-            model = session.choose(wanted)
+            model = session.choose(wanted, saved=conversation_id is not None)
         except TermllmError:
             # A missing model is reported when a message needs it, not on every visit.
             if wanted is not None:
-                app.call_from_thread(self.show_model, wanted, None, False)
+                app.call_from_thread(self.show_model, one_line(wanted, 80), None, False)
             return
         report = session.loaded_report(model)
         app.call_from_thread(self.show_model, model.ref, report, False)

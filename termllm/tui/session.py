@@ -32,9 +32,13 @@ class ChatSession:
         self.draft_settings: ConversationSettings | None = None
         """Settings chosen for the conversation the next message starts (None: defaults)."""
 
-    def choose(self, conversation_model: str | None) -> LocalModel:
-        """The model the user named, else the conversation's, else the configured default."""
-        return self._services.chat.choose_model(self.model_ref or conversation_model)
+    def choose(self, conversation_model: str | None, *, saved: bool = False) -> LocalModel:
+        """The model the user named, else the conversation's, else the configured default.
+        `saved`: `conversation_model` was read from the history, where anything may be, so it
+        may only name a model on disk (as a turn checks it)."""
+        if self.model_ref:
+            return self._services.chat.choose_model(self.model_ref)
+        return self._services.chat.choose_model(conversation_model, saved=saved)
 
     def settings_for(self, conversation: ConversationRecord | None) -> ConversationSettings:
         """A saved conversation's settings, or those chosen for the next new one."""

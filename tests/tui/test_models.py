@@ -6,7 +6,7 @@ import pytest
 from fake_engine import ScriptedEngine, ScriptedModel
 from model_dialogs import STARTER_REF, TINY_REF, add_tiny_model
 from textual.widgets import OptionList
-from tui_support import SIZE, settle, submit, wait_until
+from tui_support import SIZE, notices, scripted_services, settle, submit, wait_until
 
 from termllm.app import build_services
 from termllm.config import load_config
@@ -197,3 +197,16 @@ async def test_the_model_actions_are_in_the_command_palette() -> None:
         await pilot.press(*"Pick a model", "enter")
         await settle(pilot)
         assert isinstance(app.screen, ModelPicker)
+
+
+async def test_a_saved_model_naming_a_file_is_never_opened() -> None:
+    services, _ = scripted_services(["ok"])
+    conversation = services.history.store.create_conversation(
+        "Planted", "../../../../etc/passwd", None, {}
+    )
+    app = ChatApp(services, conversation_id=conversation.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        said = " ".join(notices(app))
+        assert "this conversation's model '../../../../etc/passwd' cannot be used" in said
+        assert "root:" not in said

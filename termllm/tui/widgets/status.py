@@ -32,7 +32,8 @@ class StatusBar(Static):
     info: reactive[StatusInfo] = reactive(StatusInfo, always_update=True)
 
     def __init__(self, *, cancel_key: str, id: str | None = None) -> None:
-        super().__init__(id=id)
+        # A model's name can come from a file or an import: never read as markup.
+        super().__init__(id=id, markup=False)
         self._cancel_key = cancel_key
 
     def change(self, **fields: object) -> None:
