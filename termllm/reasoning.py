@@ -179,28 +179,23 @@ class ReasoningParser:
         self._pending = ""
         if self._state is _State.CLOSED:
             # A model whose reasoning a budget closed may close it again itself.
-            head = text.lstrip()
-            if head.startswith(fmt.close_tag):
-                text = head[len(fmt.close_tag) :]
-            elif fmt.close_tag.startswith(head):
+            found, rest = _leading(text, fmt.close_tag)
+            if found is None:
                 self._pending = text
                 return
             self._state = _State.PLAIN
-            self._content(Kind.ANSWER, text)
+            self._content(Kind.ANSWER, rest)
             return
         if self._state is _State.START:
-            head = text.lstrip()
-            if head.startswith(fmt.open_tag):
-                text = head[len(fmt.open_tag) :]
-            elif fmt.open_tag.startswith(head):
+            found, rest = _leading(text, fmt.open_tag)
+            if found is None:
                 self._pending = text
                 return
-            elif fmt.starts_inside:
-                text = head
-            else:
+            if not found and not fmt.starts_inside:
                 self._state = _State.PLAIN
                 self._content(Kind.ANSWER, text)
                 return
+            text = rest if found else text.lstrip()
             self._state = _State.TAGGED
             self._kind = Kind.REASONING
             self._strip = True
@@ -284,6 +279,17 @@ class ReasoningParser:
             self._out[-1] = Piece(kind, self._out[-1].text + text)
         else:
             self._out.append(Piece(kind, text))
+
+
+def _leading(text: str, tag: str) -> tuple[bool | None, str]:
+    """Whether `text` opens with `tag` after white space, and what follows it: None while the
+    text so far may still become the tag; False (and `text`) when it does not."""
+    head = text.lstrip()
+    if head.startswith(tag):
+        return True, head[len(tag) :]
+    if tag.startswith(head):
+        return None, text
+    return False, text
 
 
 def _tag_start_at_end(text: str, tag: str) -> int:

@@ -9,15 +9,14 @@ file with such a name can still be read.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from termllm.cli.context import services
-from termllm.cli.output import note, print_table, stdout_console, to_jsonable
+from termllm.cli.output import json_text, note, print_json, print_table, stdout_console
 from termllm.errors import StorageError, UsageError
 from termllm.safe_text import argument_text, one_line
 from termllm.services.export_markdown import when, write_export
@@ -30,22 +29,10 @@ app = typer.Typer(help="Browse, search, export and tidy saved conversations.")
 # Most characters of a title or model a list or a status line shows.
 TITLE_CHARS = 80
 MODEL_CHARS = 60
-# JSON leaves DEL and the C1 controls (U+0080 to U+009F, which terminals read as escape codes
-# too) as they are; escaped, the text is the same JSON.
-_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
 def _history(ctx: typer.Context) -> HistoryService:
     return services(ctx).history
-
-
-def _json_text(value: Any) -> str:
-    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
-    return _RAW_CONTROLS.sub(lambda found: f"\\u{ord(found.group()):04x}", text) + "\n"
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(_json_text(value))
 
 
 @app.command("ls")
@@ -57,7 +44,7 @@ def list_conversations(
     """Recent conversations: id, title, model, messages, last update."""
     conversations = _history(ctx).recent(limit)
     if as_json:
-        _print_json(conversations)
+        print_json(conversations)
         return
     if not conversations:
         note('No conversations yet: `termllm ask "…"` starts one.')
@@ -87,7 +74,7 @@ def show(
     history = _history(ctx)
     conversation_id = argument_text(conversation_id)
     if as_json:
-        _print_json(history.export_json([history.find(conversation_id).id]))
+        print_json(history.export_json([history.find(conversation_id).id]))
         return
     # The Markdown is made safe to show (see export_markdown), and Rich reads it as Markdown,
     # never as its own markup.
@@ -114,7 +101,7 @@ def search(
     query = argument_text(query)
     hits = _history(ctx).search(query, limit, reasoning=reasoning)
     if as_json:
-        _print_json(hits)
+        print_json(hits)
         return
     if not hits:
         note(f"no messages match {one_line(query, TITLE_CHARS)!r}")
@@ -162,7 +149,7 @@ def export(
     if not ids:
         raise UsageError("name conversations to export, or pass --all")
     if output_format == "json":
-        text = _json_text(history.export_json(ids))
+        text = json_text(history.export_json(ids))
     else:
         text = history.export_markdown(ids)
     if output is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -51,8 +52,19 @@ def note(message: str) -> None:
     sys.stderr.flush()
 
 
+# DEL and the C1 controls are valid raw in JSON strings, but a terminal obeys C1 codes (CSI,
+# OSC): escaped, the text shown is safe and the data parsed is the same.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def json_text(value: Any) -> str:
+    """`value` as indented JSON, every character kept, safe to print on a terminal."""
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    return _RAW_CONTROLS.sub(lambda found: f"\\u{ord(found.group()):04x}", text) + "\n"
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(value))
 
 
 def to_jsonable(value: Any) -> Any:

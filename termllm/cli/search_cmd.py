@@ -8,7 +8,7 @@ import typer
 
 from termllm.cli.context import services as _services
 from termllm.cli.output import note, print_json, print_table
-from termllm.hub.search import MAX_SEARCH_LIMIT
+from termllm.hub.search_limit import MAX_SEARCH_LIMIT
 from termllm.units import format_count
 
 if TYPE_CHECKING:

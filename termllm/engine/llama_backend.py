@@ -36,7 +36,14 @@ from termllm.engine.planning import plan_load
 from termllm.engine.templates import ChatTemplate, Vocabulary, select_template
 from termllm.engine.thinking import template_controls, think_variables
 from termllm.errors import StorageError, TermllmError
-from termllm.reasoning import HarmonyFormat, Kind, ReasoningFormat, ReasoningParser, detect_format
+from termllm.reasoning import (
+    HarmonyFormat,
+    Kind,
+    Piece,
+    ReasoningFormat,
+    ReasoningParser,
+    detect_format,
+)
 from termllm.safe_text import one_line
 
 if TYPE_CHECKING:
@@ -261,9 +268,7 @@ class LlamaModel:
                         produced += len(closing)
                         reasoning_tokens += len(closing)
                         limit -= len(closing)
-                        for kind, text in feed(reasoning.close_text):
-                            (thought if kind is Kind.REASONING else answer).append(text)
-                            yield TextChunk(text, kind is Kind.REASONING)
+                        yield from _kept(feed(reasoning.close_text), thought, answer)
                         tokens = self._sample([*prompt, *generated], params)
                         continue
                     token = next(tokens)
@@ -283,9 +288,7 @@ class LlamaModel:
                     if stop_texts and text:
                         text, held, stopped = _hold_back(held + text, stop_texts)
                     if text:
-                        for kind, shown in feed(text):
-                            (thought if kind is Kind.REASONING else answer).append(shown)
-                            yield TextChunk(shown, kind is Kind.REASONING)
+                        yield from _kept(feed(text), thought, answer)
                     if was_reasoning or parser.in_reasoning:
                         reasoning_tokens += 1
                     if stopped:
@@ -299,9 +302,7 @@ class LlamaModel:
                 tokens.close()
         # What looked like the start of a stop marker was not one after all.
         rest = feed(held) if held and finish is not FinishReason.STOP else []
-        for kind, shown in [*rest, *parser.finish()]:
-            (thought if kind is Kind.REASONING else answer).append(shown)
-            yield TextChunk(shown, kind is Kind.REASONING)
+        yield from _kept([*rest, *parser.finish()], thought, answer)
         timings = Timings(
             load_ms=0.0,
             ttft_ms=(first - started) * 1000 if sampled else 0.0,
@@ -407,6 +408,14 @@ def _vocabulary(llama: Llama) -> Vocabulary:
         eos_token=text(llama.token_eos()),
         is_special_token=is_special_token,
     )
+
+
+def _kept(pieces: list[Piece], thought: list[str], answer: list[str]) -> Iterator[TextChunk]:
+    """The parser's pieces as chunks, each also kept in the text of its kind."""
+    for kind, text in pieces:
+        reasoning = kind is Kind.REASONING
+        (thought if reasoning else answer).append(text)
+        yield TextChunk(text, reasoning)
 
 
 def _common_prefix(cached: npt.NDArray[np.intc], n_cached: int, tokens: list[int]) -> int:

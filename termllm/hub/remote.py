@@ -15,12 +15,12 @@ from __future__ import annotations
 import bisect
 
 from termllm.errors import GGUFError, HubError, NetworkError
+from termllm.gguf.cursor import MAX_HEADER_BYTES
 from termllm.hub.failures import Target
 from termllm.hub.http import HubHttp, body_span
 
 _FIRST_WINDOW = 512 * 1024
 _MAX_WINDOW = 32 * 1024 * 1024
-MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 
 class HttpRangeSource:

@@ -22,8 +22,6 @@ from termllm.safe_text import one_line
 if TYPE_CHECKING:
     from termllm.hub.http import HubHttp
 
-MAX_SEARCH_LIMIT = 100
-"""The most results one search asks for; the Hub pages past 1,000, and nobody reads 100 rows."""
 # An entry with the fields asked for is ~300 bytes; this leaves room for 100 verbose ones.
 MAX_SEARCH_BYTES = 4 * 1024 * 1024
 _EXPAND = ("downloads", "likes", "lastModified", "gated", "private", "gguf")

@@ -13,10 +13,10 @@ import pytest
 from fakehub import FakeHub, RecordingProgress
 
 from termllm.errors import GGUFError, HubError, NetworkError
+from termllm.gguf.cursor import MAX_HEADER_BYTES
 from termllm.hub import repo_info
 from termllm.hub.client import HubClient
 from termllm.hub.download import download
-from termllm.hub.remote import MAX_HEADER_BYTES
 
 REPO = "owner/model"
 NAME = "m-Q4_K_M.gguf"
