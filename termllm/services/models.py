@@ -192,6 +192,15 @@ class ModelService:
             raise UsageError("search needs some words to look for, e.g. `termllm search qwen3`")
         return self.hub.search(query.strip(), limit)
 
+    def fit_repo(self, text: str) -> RepoFit:
+        """Every model file of the Hub repo `text` names, judged as `pull` judges them, even in
+        a repo of one model (the app's pull screen lists the files; `info` describes one)."""
+        ref = self.parse(text)
+        if not isinstance(ref, HubRef) or ref.filename or ref.quant:
+            raise RefusedError(f"'{one_line(text, max_chars=120)}' is not a Hub repo (owner/repo)")
+        listing = self.hub.list_files(ref.repo_id, ref.revision)
+        return plan_listing(self.hub, listing, None, self._config.settings.models)
+
     def plan_repo(self, text: str, n_ctx: int | None = None) -> ModelInfo | RepoFit:
         """`info owner/repo`: every model file of the repo judged against this machine; a repo
         with one model (or a Hub that cannot be reached, with the default quant on disk) is

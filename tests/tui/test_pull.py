@@ -1,4 +1,5 @@
-"""Pulling inside the app (F4) against the fake Hub: progress, cancel and resume, errors."""
+"""Pulling inside the app (F4) by a reference with its quant, which pulls at once, against the
+fake Hub: progress, cancel and resume, errors. Searching and a repo's files: test_pull_search."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ async def test_a_pull_shows_progress_and_the_model_appears_in_the_picker(
 ) -> None:
     app = build()
     async with app.run_test(size=SIZE) as pilot:
-        await start_pull(pilot, STARTER_REPO)
+        await start_pull(pilot, PULLED_REF)
         await settle(pilot)
         await wait_until(pilot, lambda: pulled_notified(app))
         assert not isinstance(app.screen, PullScreen)
@@ -105,7 +106,7 @@ async def test_escape_stops_the_download_and_a_second_pull_resumes_it(
     hub.delay_per_chunk = 0.005
     app = build()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await start_pull(pilot, STARTER_REPO)
+        screen = await start_pull(pilot, PULLED_REF)
         label, bar = screen.query_one("#pull-label", Static), screen.query_one(ProgressBar)
         while " of " not in str(label.render()) or partial_bytes() < 2_000_000:
             await pilot.pause(0.05)
@@ -122,7 +123,7 @@ async def test_escape_stops_the_download_and_a_second_pull_resumes_it(
 
         hub.delay_per_chunk = 0.0
         hub.clear_log()
-        await start_pull(pilot, STARTER_REPO)
+        await start_pull(pilot, PULLED_REF)
         await settle(pilot)
         await wait_until(pilot, lambda: pulled_notified(app))
         ranges = [r.range for r in hub.file_gets() if r.server == "cdn"]
@@ -143,7 +144,7 @@ async def test_before_a_pull_the_dialog_shows_no_progress_and_no_error() -> None
 
 @pytest.mark.parametrize(
     ("ref", "message"),
-    [("acme/no-such-repo", "no-such-repo"), ("./not-a-hub-ref.gguf", "not a Hub reference")],
+    [("acme/no-such-repo:Q4_K_M", "no-such-repo"), ("./not-a-hub-ref.gguf", "not a Hub reference")],
 )
 async def test_a_failed_pull_shows_its_error_in_the_dialog_which_stays(
     hub: FakeHub, ref: str, message: str
@@ -166,12 +167,12 @@ async def test_the_error_stays_until_the_next_attempt_which_shows_progress(
     hub.delay_per_chunk = 0.005
     app = build()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await start_pull(pilot, "acme/no-such-repo")
+        screen = await start_pull(pilot, "acme/no-such-repo:Q4_K_M")
         await settle(pilot)
         assert error_text(screen) is not None
         await pilot.pause(0.2)
         assert error_text(screen) is not None
-        screen.query_one(Input).value = STARTER_REPO
+        screen.query_one(Input).value = PULLED_REF
         await pilot.press("enter")
         assert error_text(screen) is None
         await wait_until(pilot, lambda: screen.query_one(ProgressBar).display)
@@ -184,7 +185,7 @@ async def test_the_error_stays_until_the_next_attempt_which_shows_progress(
 async def test_the_hub_out_of_reach_is_said_in_the_dialog_with_no_progress() -> None:
     app = build()
     async with app.run_test(size=SIZE) as pilot:
-        screen = await start_pull(pilot, STARTER_REPO)
+        screen = await start_pull(pilot, PULLED_REF)
         await settle(pilot)
         assert app.screen is screen
         shown = error_text(screen)
