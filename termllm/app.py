@@ -14,6 +14,7 @@ from termllm.services.history import HistoryService
 from termllm.services.model_slot import ModelSlot
 from termllm.services.models import ModelService
 from termllm.services.preferences import PreferencesService
+from termllm.services.servers import ServerService
 from termllm.services.side_writes import SideWrites
 from termllm.services.state_cache import ConversationStates
 from termllm.services.turn import TurnService
@@ -33,15 +34,24 @@ class Services:
     """Answering: `ask` and the chat app both run their turns here."""
     doctor: DoctorService
     preferences: PreferencesService
+    servers: ServerService
 
 
-def build_services(config: Config, engine_factory: Callable[[], Engine] | None = None) -> Services:
-    """Everything the interfaces use; tests may pass a scripted engine instead of llama.cpp."""
+def build_services(
+    config: Config,
+    engine_factory: Callable[[], Engine] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Services:
+    """Everything the interfaces use; tests may pass a scripted engine instead of llama.cpp.
+    `env` holds the servers' API keys (the process's environment unless given)."""
     # One per process: a file that cannot be written is warned about once.
     side_writes = SideWrites()
     models = ModelService(config, hub_factory=lambda: _hub_client(config), side_writes=side_writes)
     states = ConversationStates(config, side_writes)
-    chat = ChatService(config, models, engine_factory or _llama_engine, states, side_writes)
+    servers = ServerService(config, os.environ if env is None else env)
+    chat = ChatService(
+        config, models, engine_factory or _llama_engine, states, side_writes, servers
+    )
     history = HistoryService(config, states)
     return Services(
         config=config,
@@ -51,13 +61,15 @@ def build_services(config: Config, engine_factory: Callable[[], Engine] | None =
         turns=TurnService(chat, history, ModelSlot(chat)),
         doctor=DoctorService(config, models),
         preferences=PreferencesService(config),
+        servers=servers,
     )
 
 
 def load_services(
     env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Services:
-    return build_services(load_config(os.environ if env is None else env, overrides))
+    env = os.environ if env is None else env
+    return build_services(load_config(env, overrides), env=env)
 
 
 def _llama_engine() -> Engine:

@@ -19,11 +19,23 @@ import platformdirs
 
 from termllm.errors import ConfigError
 from termllm.safe_text import one_line
+from termllm.server_settings import (
+    SERVERS,
+    ServerSettings,
+    describe_servers,
+    read_servers,
+    servers_from_env,
+)
 from termllm.setting_fields import (
     CONTEXT_KEY,
     FIELDS_BY_NAME,
+    FLASH_ATTENTION,
+    KV_CACHE_TYPE,
     THREADS,
     ChoiceField,
+    FlashAttention,
+    KvCacheType,
+    MemoryOptions,
     SettingField,
     check_value,
 )
@@ -58,6 +70,24 @@ class ModelSettings:
         default="",
         metadata=doc("Chat template: empty for the model's own, a format name or a file."),
     )
+    kv_cache_type: str = field(
+        default="f16",
+        metadata=doc("KV cache type: f16, q8_0 (half the memory) or q4_0 (about a quarter)."),
+    )
+    flash_attention: str = field(
+        default="auto",
+        metadata=doc(
+            "Flash attention: auto (on for a quantized KV cache, which needs it), on or off."
+        ),
+    )
+
+    @property
+    def memory(self) -> MemoryOptions:
+        """kv_cache_type and flash_attention as loading and the estimates take them."""
+        return MemoryOptions(
+            KvCacheType(self.kv_cache_type.strip().lower()),
+            FlashAttention(self.flash_attention.strip().lower()),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,11 +136,16 @@ class HistorySettings:
 class CacheSettings:
     ram_mb: int = field(
         default=512,
-        metadata=doc("Model state of recent conversations kept in memory (MB; 0 is off)."),
+        metadata=doc(
+            "Model state of recent conversations and long prompts in memory (MB; 0 is off)."
+        ),
     )
     disk_mb: int = field(
         default=4096,
-        metadata=doc("Model state of conversations saved on disk, so continuing is instant (MB)."),
+        metadata=doc(
+            "Model state of conversations and long prompts on disk, so continuing or asking"
+            " again about a piped file is instant (MB; 0 is off)."
+        ),
     )
 
 
@@ -150,6 +185,8 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     hub: HubSettings = field(default_factory=HubSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
+    servers: tuple[ServerSettings, ...] = ()
+    """The `[servers.NAME]` tables, in the order they were read."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +287,28 @@ def load_config(
         section, key = dotted.split(".", 1)
         _check_range(value, section, key, dotted)
         settings = _set(settings, section, key, value)
+    _check_memory(settings.models, env, config_file)
     return Config(settings=settings, paths=resolve_paths(settings, env))
+
+
+def _check_memory(models: ModelSettings, env: Mapping[str, str], config_file: Path) -> None:
+    """Refuse a KV cache type and a flash attention setting that cannot load together, naming
+    where each was set (the defaults always can)."""
+    memory = models.memory
+    problem = memory.conflict()
+    if problem is None:
+        return
+
+    def origin(key: str) -> str:
+        name = f"{ENV_PREFIX}MODELS_{key}".upper()
+        return name if name in env else str(config_file)
+
+    flash_origin, kv_origin = origin("flash_attention"), origin("kv_cache_type")
+    also = f" ({kv_origin})" if kv_origin != flash_origin else ""
+    raise ConfigError(
+        f"{flash_origin}: models.flash_attention is {memory.flash_attention},"
+        f" but models.kv_cache_type is {memory.kv_type}{also}: {problem}"
+    )
 
 
 def _apply_file(settings: Settings, config_file: Path) -> Settings:
@@ -266,11 +324,19 @@ def _apply_file(settings: Settings, config_file: Path) -> Settings:
     except (tomllib.TOMLDecodeError, ValueError) as err:
         raise ConfigError(f"{config_file}: invalid TOML: {one_line(str(err), 200)}") from err
     for section_name, section in data.items():
+        if section_name == SERVERS:
+            if not isinstance(section, dict):
+                line = _line_of(text, section_name, section=None)
+                raise ConfigError(
+                    f"{config_file}:{line}: 'servers' holds a [servers.NAME] table per server"
+                )
+            settings = replace(settings, servers=read_servers(section, text, config_file))
+            continue
         if section_name not in _sections():
             line = _line_of(text, section_name, section=None)
             raise ConfigError(
                 f"{config_file}:{line}: unknown section [{section_name}]"
-                f" (known: {', '.join(_sections())})"
+                f" (known: {', '.join([*_sections(), SERVERS])})"
             )
         if not isinstance(section, dict):
             line = _line_of(text, section_name, section=None)
@@ -292,6 +358,7 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
             if name in env:
                 value = _coerce(env[name], section_name, key, name, from_env=True)
                 settings = _set(settings, section_name, key, value)
+    settings = replace(settings, servers=servers_from_env(settings.servers, env))
     if not settings.hub.endpoint:
         endpoint = env.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT
         settings = _set(settings, "hub", "endpoint", endpoint)
@@ -301,7 +368,8 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
 
 
 def _sections() -> list[str]:
-    return [f.name for f in fields(Settings)]
+    """The flat [section]s; `servers` holds a table per server instead (server_settings)."""
+    return [f.name for f in fields(Settings) if f.name != SERVERS]
 
 
 def _section_type(section: str) -> type[Any]:
@@ -395,6 +463,8 @@ def _same_as_conversations(*names: str) -> dict[str, _Range]:
 _RANGES: dict[str, _Range] = {
     "models.context_size": _Range(FIELDS_BY_NAME[CONTEXT_KEY]),
     "models.threads": _Range(THREADS, empty=0),
+    "models.kv_cache_type": _Range(KV_CACHE_TYPE),
+    "models.flash_attention": _Range(FLASH_ATTENTION),
     **_same_as_conversations("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "think"),
     "generation.max_tokens": _Range(FIELDS_BY_NAME["max_tokens"], empty=0),
     "generation.seed": _Range(FIELDS_BY_NAME["seed"], empty=-1),
@@ -454,10 +524,12 @@ def describe(settings: Settings) -> list[tuple[str, Any, str]]:
     """Every setting as (dotted name, effective value, one-line doc), for `config show`."""
     rows: list[tuple[str, Any, str]] = []
     for section in fields(Settings):
+        if section.name == SERVERS:
+            continue
         value = getattr(settings, section.name)
         assert is_dataclass(value)
         for item in fields(value):
             rows.append(
                 (f"{section.name}.{item.name}", getattr(value, item.name), item.metadata["doc"])
             )
-    return rows
+    return rows + describe_servers(settings.servers)

@@ -50,7 +50,20 @@ class NameRef:
         return self.name
 
 
-ModelRef = HubRef | PathRef | NameRef
+@dataclass(frozen=True)
+class ServerRef:
+    """A model of a configured OpenAI-compatible server: `@server/model-id`. The `@` is never
+    the start of a Hub reference, a local name or a path, and the model id is kept whole (it
+    may hold `/` and `:`, as vLLM's and Ollama's do)."""
+
+    server: str
+    model_id: str
+
+    def __str__(self) -> str:
+        return f"@{self.server}/{self.model_id}"
+
+
+ModelRef = HubRef | PathRef | NameRef | ServerRef
 
 
 class ModelSource(StrEnum):
@@ -59,6 +72,8 @@ class ModelSource(StrEnum):
     HUB = "hub"
     PACKAGE = "package"
     LOCAL = "local"
+    SERVER = "server"
+    """Not on disk: a model an OpenAI-compatible server lists."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,24 @@ class LocalModel:
     def name(self) -> str:
         """The short name users type: the file stem without the split suffix."""
         return model_stem(self.path.name)
+
+
+@dataclass(frozen=True)
+class ServerModel:
+    """A model served by an OpenAI-compatible server named in the config."""
+
+    server: str
+    model_id: str
+    context_size: int | None = None
+    """The context the server says it serves, when its listing says (vLLM, llama-server)."""
+
+    @property
+    def ref(self) -> str:
+        return str(ServerRef(self.server, self.model_id))
+
+
+ChosenModel = LocalModel | ServerModel
+"""What a turn answers with: a file loaded here, or a model a server runs."""
 
 
 class TransferProgress(Protocol):
@@ -154,8 +187,10 @@ class FinishReason(StrEnum):
 
 @dataclass(frozen=True)
 class Usage:
-    prompt_tokens: int
-    completion_tokens: int
+    """Token counts; None where they are not known (a server that does not report usage)."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
     """Every token generated, reasoning included."""
     reasoning_tokens: int = 0
 
@@ -201,6 +236,8 @@ class Completion:
     timings: Timings
     error: str | None = None
     reasoning: str = ""
+    server_failed: bool = False
+    """The error was a server's, or the network's on the way to it (exit code 4 in `ask`)."""
 
     @property
     def ended_thinking(self) -> bool:

@@ -72,6 +72,11 @@ class NetworkError(TermllmError):
     exit_code = ExitCode.NETWORK
 
 
+class ServerError(NetworkError):
+    """An OpenAI-compatible server could not be reached, refused, or answered with something
+    that is not an answer."""
+
+
 class IntegrityError(TermllmError):
     """Downloaded bytes do not match the hash the Hub published."""
 

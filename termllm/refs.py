@@ -4,6 +4,7 @@
 - `owner/repo[@rev]/path/file.gguf`  an exact file in a Hub repo
 - `./model.gguf`, `/abs/model.gguf`  a local file (an existing path always wins)
 - `smollm2-135m-instruct`            a short name of a model already on disk
+- `@box/qwen3:32b`                   a model of the server named `box` in the config
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from termllm.domain import HubRef, ModelRef, NameRef, PathRef
+from termllm.domain import HubRef, ModelRef, NameRef, PathRef, ServerRef
 from termllm.errors import ModelRefError
 from termllm.model_files import is_gguf_name
 from termllm.safe_text import argument_text, one_line
@@ -19,6 +20,8 @@ from termllm.safe_text import argument_text, one_line
 _REPO_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _REPO_ID = re.compile(rf"^{_REPO_PART}/{_REPO_PART}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_SERVER_MODEL_CHARS = 256
 
 
 def parse_model_ref(text: str, cwd: Path | None = None) -> ModelRef:
@@ -26,6 +29,8 @@ def parse_model_ref(text: str, cwd: Path | None = None) -> ModelRef:
     text = text.strip()
     if not text:
         raise ModelRefError("empty model reference")
+    if text.startswith("@"):
+        return _parse_server_ref(argument_text(text))
     try:
         candidate = Path(text).expanduser()
     except RuntimeError:
@@ -58,6 +63,18 @@ def parse_model_ref(text: str, cwd: Path | None = None) -> ModelRef:
 def _shown(text: str) -> str:
     """A reference quoted in an error: it may come from anywhere (a saved conversation)."""
     return one_line(text, max_chars=120)
+
+
+def _parse_server_ref(text: str) -> ServerRef:
+    server, slash, model_id = text[1:].partition("/")
+    if not slash or not _SERVER_NAME.match(server) or not model_id.strip():
+        raise ModelRefError(
+            f"'{_shown(text)}' is not a server model: use @SERVER/MODEL, with SERVER a"
+            " [servers.SERVER] of the config"
+        )
+    if len(model_id) > MAX_SERVER_MODEL_CHARS or any(not c.isprintable() for c in model_id):
+        raise ModelRefError(f"'{_shown(text)}': a server's model id is one short line")
+    return ServerRef(server, model_id)
 
 
 def _parse_hub_ref(text: str) -> HubRef:

@@ -1,4 +1,4 @@
-"""What each numeric setting accepts, in one place.
+"""What each setting with a range or a few choices accepts, in one place.
 
 A conversation's settings form, `ask`'s flags, config.toml and the TERMLLM_* variables all check
 a value against these fields with `check_value`, so a value is refused with the same words
@@ -101,6 +101,48 @@ THREADS = SettingField(
     optional=True,
     empty_means="the physical cores",
 )
+
+
+class KvCacheType(StrEnum):
+    """How the KV cache stores K and V (both alike): llama.cpp's f16, or quantized to about 8 or
+    4.5 bits an element, which halves or quarters its memory for a small loss of accuracy."""
+
+    F16 = "f16"
+    Q8_0 = "q8_0"
+    Q4_0 = "q4_0"
+
+
+class FlashAttention(StrEnum):
+    AUTO = "auto"
+    """On for a quantized KV cache, which needs it; off otherwise, as llama-cpp-python loads."""
+    ON = "on"
+    OFF = "off"
+
+
+KV_CACHE_TYPE = ChoiceField("kv_cache_type", "KV cache type", KvCacheType)
+FLASH_ATTENTION = ChoiceField("flash_attention", "Flash attention", FlashAttention)
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """The settings that change what a loaded model's KV cache and attention take."""
+
+    kv_type: KvCacheType = KvCacheType.F16
+    flash_attention: FlashAttention = FlashAttention.AUTO
+
+    @property
+    def flash(self) -> bool:
+        """Whether attention runs as flash attention."""
+        if self.flash_attention is FlashAttention.AUTO:
+            return self.kv_type is not KvCacheType.F16
+        return self.flash_attention is FlashAttention.ON
+
+    def conflict(self) -> str | None:
+        """Why these cannot load together, or None."""
+        if self.kv_type is not KvCacheType.F16 and self.flash_attention is FlashAttention.OFF:
+            # llama.cpp reads a quantized V cache only inside its flash-attention kernel.
+            return f"a {self.kv_type} KV cache needs flash attention (on or auto)"
+        return None
 
 
 def check_value(item: SettingField | ChoiceField, value: object) -> str | None:

@@ -139,3 +139,92 @@ def test_tui_stream(tmp_path: Path) -> None:
     assert "ui_cpu_percent_of_core" in report["paced"]
     assert report["real"]["runs"] == 1
     assert set(report["real"]) >= {"ask_tokens_per_s", "tui_tokens_per_s", "ratio"}
+
+
+def test_memory_estimate(tmp_path: Path) -> None:
+    out = run_benchmark(
+        "memory_estimate.py", "--contexts", "512", "--kv-types", "q8_0", "--json", tmp_path=tmp_path
+    )
+
+    (run,) = result_json(out)["runs"]
+    assert (run["n_ctx"], run["kv_cache_type"], run["flash_attention"]) == (512, "q8_0", True)
+    assert {"resident_ratio", "compute_ratio", "total_ratio"} <= set(run)
+
+
+def test_llama_bench(tmp_path: Path) -> None:
+    # Building llama-bench takes minutes: the smoke run measures termllm's side alone.
+    out = run_benchmark(
+        "llama_bench.py",
+        "--runs",
+        "1",
+        "--tokens",
+        "4",
+        "--no-llama-bench",
+        *THREADS,
+        tmp_path=tmp_path,
+    )
+
+    assert_lines(
+        out,
+        [
+            "model: ",
+            "llama-bench: skipped (--no-llama-bench)",
+            "termllm bench: prompt ",
+            "termllm ask: decode ",
+            "ask process overhead to first token: ",
+        ],
+    )
+
+
+def test_restore_speed(tmp_path: Path) -> None:
+    out = run_benchmark(
+        "restore_speed.py",
+        "--runs",
+        "1",
+        "--histories",
+        "100,200",
+        "--ctx",
+        "1024",
+        *THREADS,
+        "--json",
+        tmp_path=tmp_path,
+    )
+
+    report = result_json(out)
+    assert report["fresh_ttft_ms"] > 0
+    for length in ("100", "200"):
+        continued = report["continued"][length]
+        assert continued["cached_tokens"] >= int(length)
+        assert set(continued) == {"prompt_tokens", "cached_tokens", "ttft_ms", "ratio", "target"}
+    assert report["restore"]["history_tokens"] == 200
+    assert report["restore"]["state_bytes"] > 0
+
+
+def test_pipe_cache(tmp_path: Path) -> None:
+    # Too short a file to be cached: the smoke run only needs to get through.
+    out = run_benchmark(
+        "pipe_cache.py", "--runs", "1", "--tokens", "100", *THREADS, tmp_path=tmp_path
+    )
+
+    assert_lines(
+        out,
+        [
+            "piped file: ",
+            "first question: ",
+            "second question: ",
+            "third question: ",
+            "second, caches off: ",
+            "ratio second / first: ",
+        ],
+    )
+
+
+def test_pipe_order_json(tmp_path: Path) -> None:
+    args = ("--tasks", "1", "--samples", "1", "--long", "100", "--max-tokens", "4", *THREADS)
+    out = run_benchmark("pipe_order.py", *args, "--json", tmp_path=tmp_path)
+
+    report = result_json(out)
+    assert set(report) == {"short", "long"}
+    for variant in report.values():
+        assert set(variant) == {"question first", "document first"}
+        assert all(score["answers"] == 1 for score in variant.values())

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from termllm.domain import HubRef, NameRef, PathRef
+from termllm.domain import HubRef, NameRef, PathRef, ServerRef
 from termllm.errors import ModelRefError
 from termllm.refs import parse_model_ref
 
@@ -53,3 +53,26 @@ def test_rejects_malformed_references_with_a_clear_message(text: str) -> None:
 def test_hub_refs_print_back_as_typed() -> None:
     assert str(HubRef("o/r", "v2", quant="Q8_0")) == "o/r@v2:Q8_0"
     assert str(HubRef("o/r", filename="f.gguf")) == "o/r/f.gguf"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@box/qwen3:32b", ServerRef("box", "qwen3:32b")),
+        ("@box/Qwen/Qwen2.5-72B", ServerRef("box", "Qwen/Qwen2.5-72B")),
+        ("  @lab-2/m  ", ServerRef("lab-2", "m")),
+    ],
+)
+def test_a_server_reference_keeps_the_model_id_whole(text: str, expected: ServerRef) -> None:
+    assert parse_model_ref(text) == expected
+    assert str(expected) == text.strip()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@", "@box", "@BOX/x", "@box/", "@box/  ", "@/m", "@b x/m", "@box/a\tb", "@box/" + "m" * 257],
+)
+def test_a_malformed_server_reference_is_one_line(text: str) -> None:
+    with pytest.raises(ModelRefError) as caught:
+        parse_model_ref(text)
+    assert "\n" not in str(caught.value) and "\t" not in str(caught.value)

@@ -16,6 +16,7 @@ from termllm.engine.planning import plan_load
 from termllm.gguf.reader import read_header
 from termllm.gguf.source import FileSource
 from termllm.gguf.summary import summarize
+from termllm.setting_fields import KvCacheType, MemoryOptions
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -50,6 +51,8 @@ def nothing_saved(home: Path) -> None:
         ("--ctx", "0", "must be at least 64, got 0"),
         ("--threads", "0", "must be at least 1, got 0"),
         ("--threads", "100000", "must be at most 512, got 100000"),
+        ("--kv-type", "q5_1", "expected one of f16, q8_0, q4_0, got 'q5_1'"),
+        ("--flash-attn", "yes", "expected one of auto, on, off, got 'yes'"),
     ],
 )
 @pytest.mark.parametrize("save", [(), ("--no-save",)])
@@ -91,6 +94,8 @@ def test_a_bad_flag_is_a_usage_error_before_anything_is_saved(
         ("TERMLLM_MODELS_THREADS", "513", "must be at most 512, got 513"),
         ("TERMLLM_CACHE_RAM_MB", "-1", "must be at least 0, got -1"),
         ("TERMLLM_CACHE_DISK_MB", "-1", "must be at least 0, got -1"),
+        ("TERMLLM_MODELS_KV_CACHE_TYPE", "q2_k", "expected one of f16, q8_0, q4_0, got 'q2_k'"),
+        ("TERMLLM_MODELS_FLASH_ATTENTION", "1", "expected one of auto, on, off, got '1'"),
     ],
 )
 def test_a_bad_variable_is_a_usage_error_naming_it(
@@ -124,6 +129,8 @@ def write_config(home: Path, text: str) -> Path:
         ("models", "threads = -4", "models.threads: must be at least 1 (or 0 for the physical"),
         ("generation", "top_k = -5", "generation.top_k: must be at least 0, got -5"),
         ("cache", "disk_mb = -1", "cache.disk_mb: must be at least 0, got -1"),
+        ("models", 'kv_cache_type = "q8"', "models.kv_cache_type: expected one of f16, q8_0, q4_0"),
+        ("models", "flash_attention = true", "models.flash_attention: expected str, got True"),
     ],
 )
 def test_a_bad_value_in_the_config_file_names_its_line(
@@ -260,3 +267,70 @@ def test_ctx_past_the_trained_context_is_capped_with_a_warning(
     trained = summarize(read_header(FileSource(starter_model))).context_length
     assert f"context {trained} tokens" in result.err
     assert "context capped at" in result.err and "reduced" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("command", "flags", "message"),
+    [
+        (
+            ("ask", "My question"),
+            ("--kv-type", "q8_0", "--flash-attn", "off"),
+            "--flash-attn off with --kv-type q8_0",
+        ),
+        (
+            ("bench",),
+            ("--kv-type", "Q4_0", "--flash-attn", "OFF"),
+            "--flash-attn off with --kv-type q4_0",
+        ),
+        (
+            ("doctor", "-m", "x"),
+            ("--flash-attn", "off"),
+            "--flash-attn off with models.kv_cache_type q8_0",
+        ),
+        (("info", "x"), ("--flash-attn", "off"), "--flash-attn off with models.kv_cache_type q8_0"),
+        (("chat",), ("--flash-attn", "off"), "--flash-attn off with models.kv_cache_type q8_0"),
+    ],
+)
+def test_a_quantized_cache_without_flash_attention_is_refused_naming_both(
+    capsys: Capsys,
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+    flags: tuple[str, ...],
+    message: str,
+) -> None:
+    # llama.cpp reads a quantized V cache only with flash attention: said before any load.
+    if "--kv-type" not in flags:
+        monkeypatch.setenv("TERMLLM_MODELS_KV_CACHE_TYPE", "q8_0")
+    problem = "needs flash attention (on or auto)"
+    kv = "q4_0" if "Q4_0" in flags else "q8_0"
+    refused(termllm(capsys, *command, *flags), f"{message}: a {kv} KV cache {problem}")
+    nothing_saved(isolated_env)
+
+
+def test_a_conflict_in_the_variables_names_them(
+    capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERMLLM_MODELS_KV_CACHE_TYPE", "q8_0")
+    monkeypatch.setenv("TERMLLM_MODELS_FLASH_ATTENTION", "off")
+    refused(
+        termllm(capsys, "config", "show"),
+        "TERMLLM_MODELS_FLASH_ATTENTION: models.flash_attention is off, but"
+        " models.kv_cache_type is q8_0 (TERMLLM_MODELS_KV_CACHE_TYPE): a q8_0 KV cache needs"
+        " flash attention (on or auto)",
+    )
+
+
+def test_a_conflict_in_the_config_file_names_the_file(capsys: Capsys, isolated_env: Path) -> None:
+    path = write_config(isolated_env, '[models]\nkv_cache_type = "q4_0"\nflash_attention = "off"\n')
+    refused(
+        termllm(capsys, "config", "show"),
+        f"{path}: models.flash_attention is off, but models.kv_cache_type is q4_0:"
+        " a q4_0 KV cache needs flash attention (on or auto)",
+    )
+
+
+def test_a_quantized_cache_turns_flash_attention_on_when_auto(starter_model: Path) -> None:
+    plan = plan_load(LoadRequest(starter_model, memory=MemoryOptions(KvCacheType.Q8_0)))
+    assert (plan.memory.kv_type, plan.memory.flash) == (KvCacheType.Q8_0, True)
+    assert not plan_load(LoadRequest(starter_model)).memory.flash

@@ -1,4 +1,4 @@
-"""`termllm ask`: one prompt in, the answer streamed out; stdin is joined to the prompt."""
+"""`termllm ask`: one prompt in, the answer streamed out; piped stdin goes before the question."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import typer
 
 from termllm.cli.answer_plain import AnswerWriter, PlainWriter
 from termllm.cli.context import services
-from termllm.cli.options import check_cid, check_flag
+from termllm.cli.options import (
+    FLASH_ATTN_HELP,
+    KV_TYPE_HELP,
+    check_cid,
+    check_flag,
+    check_memory_flags,
+    memory_flags,
+)
 from termllm.cli.output import note, print_json, stdout_console
 from termllm.domain import Completion, FinishReason
 from termllm.errors import ExitCode, UsageError
@@ -20,7 +27,7 @@ from termllm.setting_fields import CONTEXT_KEY, FIELDS_BY_NAME, THREADS
 
 def ask(
     ctx: typer.Context,
-    prompt: list[str] = typer.Argument(None, help="The prompt; piped stdin is appended to it."),
+    prompt: list[str] = typer.Argument(None, help="The question; piped stdin goes before it."),
     model: str = typer.Option(None, "-m", "--model", help="Model reference (see `termllm ls`)."),
     system: str = typer.Option(None, "-s", "--system", help="System prompt."),
     # Ranges are checked by check_flag, against the settings' own fields.
@@ -50,6 +57,8 @@ def ask(
     ),
     gpu_layers: str = typer.Option(None, "--gpu-layers", help="auto, 0 (CPU) or N layers."),
     threads: int = typer.Option(None, "--threads", help="CPU threads (1 to 512)."),
+    kv_type: str = typer.Option(None, "--kv-type", help=KV_TYPE_HELP),
+    flash_attn: str = typer.Option(None, "--flash-attn", help=FLASH_ATTN_HELP),
     chat_template: str = typer.Option(
         None, "--chat-template", help="A built-in format name or a Jinja file."
     ),
@@ -83,8 +92,10 @@ def ask(
         check_flag(f"--{name.replace('_', '-')}", FIELDS_BY_NAME[name], value)
     check_flag("--ctx", FIELDS_BY_NAME[CONTEXT_KEY], n_ctx)
     check_flag("--threads", THREADS, threads)
+    kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
     check_cid(cid)
     found = services(ctx)
+    check_memory_flags(kv_cache_type, flash_attention, found.config.settings.models)
     text = _prompt_text(prompt or [])
     options = TurnOptions(
         # Bytes that are not UTF-8 become U+FFFD in text (the history cannot hold them), but a
@@ -98,6 +109,8 @@ def ask(
             gpu_layers=parse_gpu_layers(gpu_layers, "--gpu-layers") if gpu_layers else None,
             threads=threads,
             chat_template=chat_template,
+            kv_cache_type=kv_cache_type,
+            flash_attention=flash_attention,
         ),
         save=found.history.enabled_by_default and not no_save,
     )
@@ -126,7 +139,7 @@ def ask(
         note(_stats_line(completion))
     if completion.finish_reason is FinishReason.ERROR:
         note(f"termllm: error: generation failed: {completion.error}")
-        raise typer.Exit(ExitCode.ERROR)
+        raise typer.Exit(ExitCode.NETWORK if completion.server_failed else ExitCode.ERROR)
     if completion.finish_reason is FinishReason.CANCELLED:
         raise typer.Exit(ExitCode.INTERRUPTED)
 
@@ -137,10 +150,18 @@ def _prompt_text(words: list[str]) -> str:
     if not sys.stdin.isatty():
         # Invalid UTF-8 (a binary file, a legacy encoding) is replaced rather than fatal.
         piped = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-    text = "\n\n".join(part for part in (prompt, piped) if part)
+    text = join_prompt(prompt, piped)
     if not text:
         raise UsageError('nothing to ask: give a prompt (termllm ask "…") or pipe text in')
     return text
+
+
+def join_prompt(question: str, piped: str) -> str:
+    """The piped text first, the question after it. Two questions about the same text then
+    start with the same tokens, so the second reads only itself (the prefix cache). With the
+    starter model, answers were as good this way on short texts and far better on long ones
+    (benchmarks/pipe_order.py)."""
+    return "\n\n".join(part for part in (piped, question) if part)
 
 
 def _answer_writer(as_json: bool) -> AnswerWriter | None:
@@ -168,8 +189,8 @@ def _json_result(model_ref: str, completion: Completion) -> dict[str, Any]:
         },
         "timings": {
             "ttft_ms": round(timings.ttft_ms, 1),
-            "prompt_tokens_per_s": round(timings.prompt_tokens_per_s, 1),
-            "decode_tokens_per_s": round(timings.decode_tokens_per_s, 1),
+            "prompt_tokens_per_s": round(timings.prompt_tokens_per_s, 1) or None,
+            "decode_tokens_per_s": round(timings.decode_tokens_per_s, 1) or None,
             "load_ms": round(timings.load_ms, 1),
             "cached_tokens": timings.cached_tokens,
         },
@@ -178,15 +199,24 @@ def _json_result(model_ref: str, completion: Completion) -> dict[str, Any]:
 
 def _stats_line(completion: Completion) -> str:
     usage, timings = completion.usage, completion.timings
+    # A server that reports no usage leaves counts and speeds unknown: never shown as 0.
     return (
-        f"{usage.prompt_tokens} prompt tokens ({timings.cached_tokens} cached), "
-        f"{usage.completion_tokens} generated"
+        f"{_known(usage.prompt_tokens)} prompt tokens ({timings.cached_tokens} cached), "
+        f"{_known(usage.completion_tokens)} generated"
         f"{f' ({usage.reasoning_tokens} reasoning)' if usage.reasoning_tokens else ''} · "
         f"load {timings.load_ms:.0f} ms · first token {timings.ttft_ms:.0f} ms · "
-        f"prompt {timings.prompt_tokens_per_s:.0f} tok/s · "
-        f"decode {timings.decode_tokens_per_s:.1f} tok/s · {completion.finish_reason.value}"
+        f"prompt {_rate(timings.prompt_tokens_per_s, '.0f')} · "
+        f"decode {_rate(timings.decode_tokens_per_s, '.1f')} · {completion.finish_reason.value}"
     )
 
 
 def register(app: typer.Typer) -> None:
     app.command()(ask)
+
+
+def _known(count: int | None) -> str:
+    return "unknown" if count is None else str(count)
+
+
+def _rate(tokens_per_s: float, spec: str) -> str:
+    return f"{tokens_per_s:{spec}} tok/s" if tokens_per_s > 0 else "unknown tok/s"

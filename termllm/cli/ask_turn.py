@@ -17,8 +17,8 @@ from termllm.cli.output import note, stderr_console
 from termllm.errors import ExitCode
 from termllm.safe_text import text_block
 from termllm.services.turn import (
-    LONG_PROMPT_TOKENS,
     NewQuestion,
+    ReadingPace,
     TurnListener,
     TurnOptions,
     TurnResult,
@@ -42,19 +42,27 @@ class AskListener(TurnListener):
         self._spinner: Status | None = None
         self._show_thinking = show_thinking
         self._thinking_shown = False
+        self._pace = ReadingPace()
 
     def loading(self, model_ref: str) -> None:
         self._show_status(f"loading {model_ref}…")
 
     def loaded(self, model_ref: str, report: LoadReport) -> None:
         self._end_status()
-        if self._verbose:
+        if self._verbose and report.server is not None:
+            context = f"context {report.n_ctx} tokens" if report.n_ctx else "context unknown"
+            note(
+                f"server {report.server} runs {model_ref} · {context}"
+                f" · listed in {report.load_ms:.0f} ms"
+            )
+        elif self._verbose:
             placement = report.placement
             note(
                 f"context {report.n_ctx} tokens · {report.threads} threads · "
                 f"GPU layers {placement.gpu_layers}/{placement.total_layers} on {placement.device}"
-                f" ({placement.reason}) · template {report.chat_template}"
-                f" · loaded in {report.load_ms:.0f} ms"
+                f" ({placement.reason}) · KV cache {report.kv_cache_type}"
+                f" · flash attention {'on' if report.flash_attention else 'off'}"
+                f" · template {report.chat_template} · loaded in {report.load_ms:.0f} ms"
             )
 
     def warning(self, message: str) -> None:
@@ -62,8 +70,9 @@ class AskListener(TurnListener):
 
     def reading(self, read: int, total: int) -> None:
         # A long prompt takes seconds, a minute on a large model, before the first word.
-        if read < total and (self._spinner is not None or total - read >= LONG_PROMPT_TOKENS):
-            self._show_status(f"reading the prompt: {read}/{total} tokens")
+        progress = self._pace.update(read, total)
+        if progress is not None:
+            self._show_status(f"reading the prompt: {progress}")
         else:
             self._end_status()
 

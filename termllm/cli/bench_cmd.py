@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING
 import typer
 
 from termllm.cli.context import services
-from termllm.cli.options import check_flag
+from termllm.cli.options import (
+    FLASH_ATTN_HELP,
+    KV_TYPE_HELP,
+    check_flag,
+    check_memory_flags,
+    memory_flags,
+)
 from termllm.cli.output import note, print_json, print_table
+from termllm.cli.server_bench_render import server_bench
+from termllm.domain import ServerModel
 from termllm.setting_fields import THREADS
 from termllm.units import format_bytes
 
@@ -23,6 +31,8 @@ def bench(
     n_ctx: int = typer.Option(None, "--ctx", min=256, help="Context size in tokens."),
     gpu_layers: str = typer.Option(None, "--gpu-layers", help="auto, 0 (CPU) or N layers."),
     threads: int = typer.Option(None, "--threads", help="CPU threads (1 to 512)."),
+    kv_type: str = typer.Option(None, "--kv-type", help=KV_TYPE_HELP),
+    flash_attn: str = typer.Option(None, "--flash-attn", help=FLASH_ATTN_HELP),
     history_tokens: int = typer.Option(
         1500, "--history", min=64, help="Tokens of the conversation continued."
     ),
@@ -34,12 +44,20 @@ def bench(
     from termllm.services.chat import LoadOptions, parse_gpu_layers
 
     check_flag("--threads", THREADS, threads)
-    chat = services(ctx).chat
+    kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
+    found = services(ctx)
+    check_memory_flags(kv_cache_type, flash_attention, found.config.settings.models)
+    chat = found.chat
     chosen = chat.choose_model(model)
+    if isinstance(chosen, ServerModel):
+        server_bench(chat, chosen, as_json)
+        return
     options = LoadOptions(
         n_ctx=n_ctx,
         gpu_layers=parse_gpu_layers(gpu_layers, "--gpu-layers") if gpu_layers else None,
         threads=threads,
+        kv_cache_type=kv_cache_type,
+        flash_attention=flash_attention,
     )
     result = run_bench(chat, chosen, options, history_tokens, on_step=lambda step: note(f"{step}…"))
     if as_json:
@@ -67,8 +85,8 @@ def rows(result: BenchResult) -> list[tuple[str, str]]:
         ),
         (
             "  from saved state",
-            f"{result.restored_ttft_ms:,.0f} ms ({format_bytes(result.state_bytes)} state, saved in"
-            f" {result.state_save_ms:,.0f} ms)",
+            f"{result.restored_ttft_ms:,.0f} ms ({format_bytes(result.state_bytes)} state restored"
+            f" in {result.state_restore_ms:,.0f} ms, saved in {result.state_save_ms:,.0f} ms)",
         ),
     ]
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from termllm.cli.context import services
-from termllm.cli.options import check_cid
+from termllm.cli.options import (
+    FLASH_ATTN_HELP,
+    KV_TYPE_HELP,
+    check_cid,
+    check_memory_flags,
+    memory_flags,
+    memory_overrides,
+)
 from termllm.errors import UsageError
 
 
@@ -15,10 +23,21 @@ def chat(
     ctx: typer.Context,
     model: str = typer.Option(None, "-m", "--model", help="Model reference (see `termllm ls`)."),
     cid: str = typer.Option(None, "--cid", help="Open this conversation (an id prefix)."),
+    # Plain defaults: bare `termllm` calls this function itself, without Typer's.
+    kv_type: Annotated[str | None, typer.Option("--kv-type", help=KV_TYPE_HELP)] = None,
+    flash_attn: Annotated[str | None, typer.Option("--flash-attn", help=FLASH_ATTN_HELP)] = None,
 ) -> None:
     """Open the chat app: many saved conversations with local models."""
     check_cid(cid)
+    kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
     found = services(ctx)
+    check_memory_flags(kv_cache_type, flash_attention, found.config.settings.models)
+    overrides = memory_overrides(kv_cache_type, flash_attention)
+    if overrides:
+        from termllm.app import load_services
+
+        # The app loads every model with the settings: the flags stand in for them.
+        found = load_services(overrides=overrides)
     # Arguments are checked before the app opens, as `ask` checks them: same message, same exit
     # code, and no full-screen app that opens only to show a toast.
     conversation_id = found.history.find(cid).id if cid else None

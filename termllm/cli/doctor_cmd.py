@@ -7,12 +7,20 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from termllm.cli.context import services
+from termllm.cli.models_cmd import memory_line
+from termllm.cli.options import FLASH_ATTN_HELP, KV_TYPE_HELP, check_memory_flags, memory_flags
 from termllm.cli.output import print_json, print_table, to_jsonable
+from termllm.cli.server_rows import server_json, server_line
+from termllm.domain import ServerModel
+from termllm.safe_text import one_line
+from termllm.setting_fields import FlashAttention
 from termllm.units import format_bytes
 
 if TYPE_CHECKING:
     from termllm.engine.planning import LoadPlan
+    from termllm.gguf.summary import MemoryEstimate
     from termllm.services.doctor import DoctorReport
+    from termllm.services.servers import ServerListing
 
 
 def doctor(
@@ -20,27 +28,41 @@ def doctor(
     model: str = typer.Option(
         None, "-m", "--model", help="Also show how this model would load here, and why."
     ),
+    kv_type: str = typer.Option(None, "--kv-type", help=KV_TYPE_HELP),
+    flash_attn: str = typer.Option(None, "--flash-attn", help=FLASH_ATTN_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Show what llama.cpp can use here (backends, devices, memory) and where files live."""
     from termllm.services.chat import LoadOptions
 
+    kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
     found = services(ctx)
+    check_memory_flags(kv_cache_type, flash_attention, found.config.settings.models)
     report = found.doctor.report()
     plan = None
+    served: ServerModel | None = None
     if model:
-        chosen = found.models.find(model)
-        plan = (chosen.ref, found.chat.plan(chosen, LoadOptions()))
+        chosen = found.chat.choose_model(model)
+        if isinstance(chosen, ServerModel):
+            served = chosen
+        else:
+            options = LoadOptions(kv_cache_type=kv_cache_type, flash_attention=flash_attention)
+            plan = (chosen.ref, found.chat.plan(chosen, options))
+    listings = found.servers.listings()
     if as_json:
         payload = to_jsonable(report)
+        payload["servers"] = [server_json(listing) for listing in listings]
         if plan is not None:
             payload["model_plan"] = _plan_json(*plan)
         print_json(payload)
         return
-    _print_report(report)
+    _print_report(report, listings)
     if plan is not None:
         typer.echo()
         print_table(None, _plan_rows(*plan))
+    if served is not None:
+        typer.echo()
+        print_table(None, [("model", served.ref), ("placement", f"server {served.server}")])
 
 
 def _plan_json(ref: str, plan: LoadPlan) -> dict[str, Any]:
@@ -49,8 +71,17 @@ def _plan_json(ref: str, plan: LoadPlan) -> dict[str, Any]:
         "n_ctx": plan.n_ctx,
         "threads": plan.threads,
         "placement": to_jsonable(plan.placement),
+        "kv_cache_type": plan.memory.kv_type.value,
+        "flash_attention": plan.memory.flash,
+        "memory": to_jsonable(_estimate(plan)),
         "warnings": list(plan.warnings),
     }
+
+
+def _estimate(plan: LoadPlan) -> MemoryEstimate:
+    from termllm.gguf.summary import estimate_memory
+
+    return estimate_memory(plan.summary, plan.n_ctx, plan.memory)
 
 
 def _plan_rows(ref: str, plan: LoadPlan) -> list[tuple[str, str]]:
@@ -66,11 +97,21 @@ def _plan_rows(ref: str, plan: LoadPlan) -> list[tuple[str, str]]:
         ("threads", str(plan.threads)),
         ("GPU layers", f"{offloaded} of {placement.total_layers} on {placement.device}"),
         ("why", placement.reason),
+        ("KV cache", _cache_line(plan)),
+        ("memory", memory_line(_estimate(plan))),
     ]
     return rows + [("warning", warning) for warning in plan.warnings]
 
 
-def _print_report(report: DoctorReport) -> None:
+def _cache_line(plan: LoadPlan) -> str:
+    memory = plan.memory
+    flash = "on" if memory.flash else "off"
+    if memory.flash_attention is FlashAttention.AUTO and memory.flash:
+        flash += " (auto: a quantized KV cache needs it)"
+    return f"{memory.kv_type} · flash attention {flash}"
+
+
+def _print_report(report: DoctorReport, listings: list[ServerListing]) -> None:
     hardware = report.hardware
     build, system = hardware.build, hardware.system
     rows: list[tuple[str, str]] = [
@@ -115,8 +156,10 @@ def _print_report(report: DoctorReport) -> None:
             f"{report.model_count} on disk, hub cache {format_bytes(report.hub_cache_bytes)}",
         ),
     ]
+    rows += [(f"server {listing.name}", server_line(listing)) for listing in listings]
     rows += [("problem", error) for error in hardware.errors]
-    print_table(None, rows)
+    # What servers say and what headers hold: one safe line each.
+    print_table(None, [(name, one_line(value, 400)) for name, value in rows])
 
 
 def _gpu_verdict(report: DoctorReport) -> str:

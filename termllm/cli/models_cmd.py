@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from termllm.cli.context import services as _services
+from termllm.cli.options import (
+    FLASH_ATTN_HELP,
+    KV_TYPE_HELP,
+    check_memory_flags,
+    memory_flags,
+    memory_overrides,
+)
 from termllm.cli.output import (
     format_age,
     note,
@@ -16,12 +23,14 @@ from termllm.cli.output import (
     stderr_console,
     to_jsonable,
 )
+from termllm.cli.server_rows import server_entries, server_rows
 from termllm.errors import ExitCode, UsageError
 from termllm.safe_text import one_line
 from termllm.units import format_bytes, format_count
 
 if TYPE_CHECKING:
     from termllm.domain import LocalModel
+    from termllm.gguf.summary import MemoryEstimate
     from termllm.services.model_summary import ModelFacts
     from termllm.services.models import ModelInfo
 
@@ -69,17 +78,22 @@ def ls(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
 ) -> None:
-    """List the models on disk: Hub cache, packaged models and files used by path."""
+    """List the models on disk (Hub cache, packaged models, files used by path) and those of
+    the configured servers."""
     services = _services(ctx)
     listed = services.models.list_with_facts()
+    on_servers = services.servers.listings()
     if as_json:
-        print_json([_model_json(model, facts) for model, facts in listed])
+        print_json(
+            [_model_json(model, facts) for model, facts in listed]
+            + [entry for listing in on_servers for entry in server_entries(listing)]
+        )
         return
-    if not listed:
+    if not listed and not on_servers:
         note("No models yet. Try: termllm pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M")
         return
     columns = ("REF", "QUANT", "PARAMS", "SIZE", "SOURCE", "LAST USED", "PATH")
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             model.ref,
             model.quant or fact.quant or "?",
@@ -91,7 +105,9 @@ def ls(
         )
         for model, fact in listed
     ]
-    # File names (from the Hub, from anyone) and quant names from headers: safe lines.
+    rows += [row for listing in on_servers for row in server_rows(listing)]
+    # File names (from the Hub, from anyone), quant names from headers and what servers say:
+    # safe lines.
     print_table(columns, [tuple(one_line(cell) for cell in row) for row in rows])
 
 
@@ -144,6 +160,8 @@ def info(
     n_ctx: int = typer.Option(
         None, "--ctx", min=64, help="Plan memory for this context size (tokens)."
     ),
+    kv_type: str = typer.Option(None, "--kv-type", help=KV_TYPE_HELP),
+    flash_attn: str = typer.Option(None, "--flash-attn", help=FLASH_ATTN_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Show a model's metadata; for a Hub model not on disk, only its header is downloaded.
@@ -152,7 +170,16 @@ def info(
     """
     from termllm.services.repo_fit import RepoFit
 
-    details = _services(ctx).models.plan_repo(ref, n_ctx)
+    kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
+    services = _services(ctx)
+    check_memory_flags(kv_cache_type, flash_attention, services.config.settings.models)
+    overrides = memory_overrides(kv_cache_type, flash_attention)
+    if overrides:
+        from termllm.app import load_services
+
+        # The estimates read these from the settings, as a load would.
+        services = load_services(overrides=overrides)
+    details = services.models.plan_repo(ref, n_ctx)
     if isinstance(details, RepoFit):
         from termllm.cli.repo_fit_render import print_repo_fit, repo_fit_json
 
@@ -206,14 +233,20 @@ def _print_info(details: ModelInfo) -> None:
         ("embedding size", str(summary.embedding_length or "?")),
         ("chat template", template),
         ("license", metadata(summary.license)),
-        (
-            f"memory at {details.context_size} ctx",
-            f"~{format_bytes(memory.total_bytes)} (weights {format_bytes(memory.weights_bytes)},"
-            f" KV cache {format_bytes(memory.kv_cache_bytes)},"
-            f" compute {format_bytes(memory.compute_bytes)})",
-        ),
+        (f"memory at {details.context_size} ctx", memory_line(memory)),
     ]
     print_table(None, rows)
+
+
+def memory_line(memory: MemoryEstimate) -> str:
+    """An estimate in one line: the total, then its parts."""
+    flash = " with flash attention" if memory.flash_attention else ""
+    return (
+        f"~{format_bytes(memory.total_bytes)} (weights {format_bytes(memory.weights_bytes)},"
+        f" KV cache {format_bytes(memory.kv_cache_bytes)} in {memory.kv_cache_type},"
+        f" compute {format_bytes(memory.compute_bytes)}{flash},"
+        f" other {format_bytes(memory.other_bytes)})"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 
 from termllm.domain import Chunk, GenParams, Message, Think
 from termllm.engine.thinking import ThinkControls
+from termllm.setting_fields import KvCacheType, MemoryOptions
 
 GpuLayers = int | Literal["auto"]
 
@@ -31,6 +32,8 @@ class LoadRequest:
     """Layers to offload: "auto" fits them to free device memory; 0 keeps everything on the CPU."""
     threads: int | None = None
     """CPU threads for generation; None means the physical cores."""
+    memory: MemoryOptions = field(default_factory=MemoryOptions)
+    """The KV cache's type and flash attention."""
     chat_template: str | None = None
     """None: the model's own template; else a built-in format name or a path to a Jinja file."""
     log_file: Path | None = None
@@ -60,15 +63,22 @@ class LoadReport:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     think_controls: ThinkControls = field(default_factory=ThinkControls)
     """The variables its chat template reads to steer reasoning (none: it cannot be)."""
+    server: str | None = None
+    """The configured server that runs the model (None: this machine). A server's `n_ctx` is
+    0 where it does not say what context it serves."""
+    kv_cache_type: KvCacheType = KvCacheType.F16
+    flash_attention: bool = False
+    """Whether attention runs as flash attention (`auto` resolved)."""
 
 
 @dataclass(frozen=True)
 class KvState:
     """What a model has read of a token sequence (its KV cache), to continue from it later
-    without reading those tokens again. `data` is the engine's own serialization."""
+    without reading those tokens again. `data` is the engine's own serialization: made by the
+    engine, or a view of a saved state's file mapped into memory (writable: private pages)."""
 
     tokens: tuple[int, ...]
-    data: bytearray
+    data: bytearray | memoryview
 
     @property
     def size_bytes(self) -> int:

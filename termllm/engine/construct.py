@@ -16,7 +16,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from termllm.errors import ExitCode, ModelLoadError
+from termllm.gguf.summary import KV_CACHE_GGML_TYPES
 from termllm.safe_text import one_line
+from termllm.setting_fields import MemoryOptions
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -32,9 +34,15 @@ _ABORT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
 
 def construct_llama(
-    path: Path, log_file: Path | None, n_ctx: int, gpu_layers: int, threads: int
+    path: Path,
+    log_file: Path | None,
+    n_ctx: int,
+    gpu_layers: int,
+    threads: int,
+    memory: MemoryOptions,
 ) -> Llama:
     """`Llama(...)` with nothing reaching the terminal; a failure becomes ModelLoadError.
+    K and V are kept in `memory`'s KV cache type, with flash attention as `memory.flash` says.
 
     verbose=False would make llama-cpp-python dup2 fds 1 and 2 away while it loads, blanking a
     TUI drawing from another thread. With verbose=True it print()s the metadata and system
@@ -61,6 +69,9 @@ def construct_llama(
                 n_gpu_layers=gpu_layers,
                 n_threads=threads,
                 n_threads_batch=threads,
+                type_k=KV_CACHE_GGML_TYPES[memory.kv_type],
+                type_v=KV_CACHE_GGML_TYPES[memory.kv_type],
+                flash_attn=memory.flash,
                 verbose=True,
             )
     except Exception as exc:  # llama-cpp-python raises ValueError or RuntimeError, tersely

@@ -20,6 +20,7 @@ from termllm.engine.placement import (
 )
 from termllm.engine.system import read_system_info
 from termllm.gguf.summary import MemoryEstimate, ModelSummary, estimate_memory
+from termllm.setting_fields import MemoryOptions
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,15 @@ class Fit:
     """"RAM", and "VRAM" on a machine with a GPU, when `where` is NOWHERE."""
 
 
-def fit_model(summary: ModelSummary, n_ctx: int, machine: Machine) -> Fit:
-    """Where the model would run with a context of `n_ctx`, as an auto load would place it."""
-    placement = choose_placement(summary, n_ctx, "auto", machine.devices, machine.supports_offload)
-    ram = ram_needed(summary, n_ctx, placement.gpu_layers)
+def fit_model(
+    summary: ModelSummary, n_ctx: int, machine: Machine, memory: MemoryOptions | None = None
+) -> Fit:
+    """Where the model would run with a context of `n_ctx`, as an auto load with `memory`'s KV
+    cache and attention would place it."""
+    placement = choose_placement(
+        summary, n_ctx, "auto", machine.devices, machine.supports_offload, memory
+    )
+    ram = ram_needed(summary, n_ctx, placement.gpu_layers, memory)
     available = machine.ram_available_bytes
     ram_fits = available is None or ram <= available
     gpu = machine.gpu
@@ -101,7 +107,8 @@ def fit_model(summary: ModelSummary, n_ctx: int, machine: Machine) -> Fit:
     if not ram_fits:
         where, blocks = Where.NOWHERE, 0
         short_of = ("RAM", "VRAM") if gpu is not None else ("RAM",)
-    return Fit(where, blocks, total, estimate_memory(summary, n_ctx), ram, fastest, short_of)
+    memory_estimate = estimate_memory(summary, n_ctx, memory)
+    return Fit(where, blocks, total, memory_estimate, ram, fastest, short_of)
 
 
 def describe_fit(fit: Fit) -> str:

@@ -1,5 +1,4 @@
-"""Saving and restoring what llama.cpp has read of a conversation (sequence 0 of its KV cache),
-and the raw speed test behind `termllm bench`.
+"""Saving and restoring what llama.cpp has read of a conversation (sequence 0 of its KV cache).
 
 The state of one sequence is llama.cpp's own serialization of the KV cells it uses, so its size
 grows with the tokens read (about 23 KB a token for the starter model), not with n_ctx.
@@ -9,11 +8,11 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from termllm.engine.base import KvState, SpeedTest
+from termllm.engine.base import KvState
+from termllm.setting_fields import MemoryOptions
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -22,15 +21,17 @@ SEQUENCE = 0
 """llama-cpp-python keeps its one conversation in sequence 0."""
 
 
-def state_identity(model_path: Path, n_ctx: int) -> str:
+def state_identity(model_path: Path, n_ctx: int, memory: MemoryOptions) -> str:
     """Everything a saved state depends on: the engine version (its serialization), the model
-    file (same path, size and modification time) and the context size."""
+    file (same path, size and modification time), the context size and how the cache is kept:
+    its type, and flash attention, which stores V untransposed."""
     import llama_cpp
 
     stat = model_path.stat()
     described = (
         f"llama-cpp-python {llama_cpp.__version__}|{model_path.resolve()}"
         f"|{stat.st_size}|{stat.st_mtime_ns}|n_ctx={n_ctx}"
+        f"|kv={memory.kv_type}|flash_attn={memory.flash}"
     )
     # A file name may hold bytes that are not UTF-8: they are hashed as they are.
     return hashlib.sha256(described.encode("utf-8", "surrogateescape")).hexdigest()
@@ -54,26 +55,26 @@ def save(llama: Llama) -> KvState:
 
 
 def restore(llama: Llama, state: KvState) -> bool:
+    """Hand `state.data` to llama.cpp where it lies (a file mapped into memory, read from disk
+    but never copied: llama.cpp copies it once, into its cache)."""
     import llama_cpp
 
     n_tokens = len(state.tokens)
     if n_tokens >= llama.n_ctx() or not state.data:
         clear(llama)
         return False
-    # The restored cache has no logits for its last token: reset() marks the logits stale, so
-    # that generate() evaluates at least one token before sampling even when the prompt is
-    # exactly the restored tokens. The tokens it forgets are set again below.
-    llama.reset()  # type: ignore[no-untyped-call]  # unannotated in llama-cpp-python
     size = len(state.data)
     buffer = (ctypes.c_uint8 * size).from_buffer(state.data)
     try:
         accepted = llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, size, SEQUENCE)
     finally:
-        del buffer
+        del buffer  # an export left alive would keep the mapping from being closed
     if accepted == 0:
         # A rejected state may have been read in part.
         clear(llama)
         return False
+    # The restored cache has no logits for its last token: the decode loop always evaluates
+    # the prompt's last token again before it samples.
     llama.input_ids[:n_tokens] = state.tokens
     llama.n_tokens = n_tokens
     return True
@@ -86,26 +87,3 @@ def clear(llama: Llama) -> None:
     if memory is not None:
         llama_cpp.llama_memory_seq_rm(memory, -1, -1, -1)
     llama.reset()  # type: ignore[no-untyped-call]  # unannotated in llama-cpp-python
-
-
-def speed_test(llama: Llama, prompt_tokens: int, generated_tokens: int) -> SpeedTest:
-    """llama-bench's pp/tg: ordinary vocabulary tokens, evaluated without sampling."""
-    clear(llama)
-    n_vocab = llama.n_vocab()
-    # Tokens from the middle of the vocabulary: real words, no special tokens.
-    prompt = [n_vocab // 4 + (i * 7919) % (n_vocab // 2) for i in range(prompt_tokens)]
-    started = time.perf_counter()
-    llama.eval(prompt)
-    prompt_s = time.perf_counter() - started
-    token = prompt[-1]
-    started = time.perf_counter()
-    for _ in range(generated_tokens):
-        llama.eval([token])
-    decode_s = time.perf_counter() - started
-    clear(llama)
-    return SpeedTest(
-        prompt_tokens=prompt_tokens,
-        prompt_tokens_per_s=prompt_tokens / prompt_s if prompt_s > 0 else 0.0,
-        generated_tokens=generated_tokens,
-        decode_tokens_per_s=generated_tokens / decode_s if decode_s > 0 else 0.0,
-    )

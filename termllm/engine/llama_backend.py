@@ -1,9 +1,11 @@
 """llama.cpp through llama-cpp-python: the only code that constructs `llama_cpp.Llama`.
 
-Generation drives `Llama.generate` directly rather than `create_completion`: the latter
-re-detokenizes the whole answer on every token, which costs more as answers grow, while here a
-token costs one piece lookup, an incremental UTF-8 decode and a stop check. Prompts go in as
-tokens to the same `Llama` object, so its KV cache keeps the prefix shared with the last turn.
+Prompts are read with `Llama.eval`, in batches, and each generated token costs one decode, one
+native sampler call (termllm.engine.decoding), one piece lookup, an incremental UTF-8 decode
+and a stop check: neither `create_completion`, which re-detokenizes the whole answer on every
+token, nor `Llama.generate`, whose sampler took 280 µs a token with the starter model against
+100 µs here. Prompts go in as tokens to the same `Llama` object, so its KV cache keeps the
+prefix shared with the last turn.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from termllm.domain import (
     Timings,
     Usage,
 )
-from termllm.engine import kv_state
+from termllm.engine import decoding, kv_state
 from termllm.engine.base import KvState, LoadReport, LoadRequest, SpeedTest
 from termllm.engine.construct import N_BATCH, construct_llama
 from termllm.engine.native_log import route_native_logs
@@ -78,10 +80,11 @@ class LlamaEngine:
                     warnings.append(f"{err.message}; llama.cpp's messages are dropped")
         plan = plan_load(request)
         summary, n_ctx, threads, placement = plan.summary, plan.n_ctx, plan.threads, plan.placement
+        memory = plan.memory
         warnings += plan.warnings
 
         llama = construct_llama(
-            request.model_path, request.log_file, n_ctx, placement.gpu_layers, threads
+            request.model_path, request.log_file, n_ctx, placement.gpu_layers, threads, memory
         )
         # llama.cpp may round the context up (to a multiple of 256), but llama-cpp-python sizes
         # its token buffer to the n_ctx asked for: the smaller is the real limit.
@@ -105,8 +108,10 @@ class LlamaEngine:
             load_ms,
             tuple(warnings),
             think_controls=template_controls(template.source),
+            kv_cache_type=memory.kv_type,
+            flash_attention=memory.flash,
         )
-        identity = kv_state.state_identity(request.model_path, n_ctx)
+        identity = kv_state.state_identity(request.model_path, n_ctx, memory)
         return LlamaModel(llama, template, report, identity)
 
 
@@ -171,7 +176,7 @@ class LlamaModel:
         kv_state.clear(self._llama)
 
     def speed_test(self, prompt_tokens: int, generated_tokens: int) -> SpeedTest:
-        return kv_state.speed_test(self._llama, prompt_tokens, generated_tokens)
+        return decoding.speed_test(self._llama, prompt_tokens, generated_tokens)
 
     def truncate(self, text: str, max_tokens: int) -> str:
         tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
@@ -196,6 +201,9 @@ class LlamaModel:
             reasoning = self._reasoning_format(params.think)
         except TermllmError as exc:
             yield _failed(str(exc), 0)
+            return
+        if not prompt:  # a template may render nothing, and a vocabulary add no BOS
+            yield _failed("the chat template rendered an empty prompt", 0)
             return
         n_ctx = self._report.n_ctx
         if len(prompt) >= n_ctx:
@@ -223,9 +231,12 @@ class LlamaModel:
         import llama_cpp
 
         llama = self._llama
-        reused = _common_prefix(llama.input_ids, llama.n_tokens, prompt)
-        # generate() replays the last prompt token when the whole prompt is cached.
-        evaluated = max(len(prompt) - reused, 1)
+        # The last prompt token is evaluated even when the cache holds it: its logits, which
+        # the next token is drawn from, may be another prompt's (after a restore, a cut).
+        reused = self._keep_prefix(
+            min(_common_prefix(llama.input_ids, llama.n_tokens, prompt), len(prompt) - 1)
+        )
+        evaluated = len(prompt) - reused
         # The hot loop below reads only locals.
         is_eog, vocab, piece = llama_cpp.llama_vocab_is_eog, self._vocab, self._piece
         stop_ids, stop_texts = self._stop_ids, self._stop_texts
@@ -240,18 +251,21 @@ class LlamaModel:
         finish, error = FinishReason.LENGTH, None
         sampled = produced = reasoning_tokens = 0
         budget = params.think_budget
-        generated: list[int] = []
+        # Tokens of the answer not evaluated yet: the last one sampled, and any written for it.
+        pending: list[int] = []
         eval_started = first = last = time.perf_counter()
-        tokens = None
+        sampler = step = None
         total = len(prompt)
-        yield PromptProgress(total - evaluated, total)
+        yield PromptProgress(reused, total)
         try:
-            prefilled = yield from self._prefill(prompt, reused, cancel)
+            prefilled = yield from self._prefill(prompt, cancel)
             if not prefilled:
                 finish = FinishReason.CANCELLED
             else:
-                llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if params.seed is None else params.seed)
-                tokens = self._sample(prompt, params)
+                llama.eval(prompt[llama.n_tokens :])
+                sampler = decoding.Sampler(llama, params)
+                step = decoding.TokenStep(llama)
+                sample = sampler.sample
                 while sampled < limit:
                     if cancel.is_set():
                         finish = FinishReason.CANCELLED
@@ -263,15 +277,19 @@ class LlamaModel:
                         closing = self._llama.tokenize(
                             reasoning.close_text.encode("utf-8"), add_bos=False, special=True
                         )
-                        tokens.close()
-                        generated += closing
+                        for token in closing:
+                            sampler.accept(token)
+                        pending += closing
                         produced += len(closing)
                         reasoning_tokens += len(closing)
                         limit -= len(closing)
                         yield from _kept(feed(reasoning.close_text), thought, answer)
-                        tokens = self._sample([*prompt, *generated], params)
                         continue
-                    token = next(tokens)
+                    if len(pending) == 1:
+                        step(pending[0])
+                    elif pending:
+                        llama.eval(pending)
+                    token = sample()
                     last = time.perf_counter()
                     sampled += 1
                     if sampled == 1:
@@ -281,7 +299,7 @@ class LlamaModel:
                         finish = FinishReason.STOP
                         break
                     produced += 1
-                    generated.append(token)
+                    pending = [token]
                     was_reasoning = parser.in_reasoning
                     text = decode(piece(token, special))
                     stopped = False
@@ -298,8 +316,10 @@ class LlamaModel:
             # The reason alone: front ends say that generation failed. Some carry no message.
             finish, error = FinishReason.ERROR, one_line(str(exc), 300) or type(exc).__name__
         finally:
-            if tokens is not None:
-                tokens.close()
+            if sampler is not None:
+                sampler.close()
+            if step is not None:
+                step.close()
         # What looked like the start of a stop marker was not one after all.
         rest = feed(held) if held and finish is not FinishReason.STOP else []
         yield from _kept([*rest, *parser.finish()], thought, answer)
@@ -308,38 +328,40 @@ class LlamaModel:
             ttft_ms=(first - started) * 1000 if sampled else 0.0,
             prompt_tokens_per_s=evaluated / (first - eval_started) if sampled else 0.0,
             decode_tokens_per_s=(sampled - 1) / (last - first) if sampled > 1 else 0.0,
-            cached_tokens=len(prompt) - evaluated,
+            cached_tokens=reused,
         )
         usage = Usage(len(prompt), produced, reasoning_tokens)
         yield Completion("".join(answer), finish, usage, timings, error, "".join(thought).rstrip())
 
-    def _sample(self, tokens: list[int], params: GenParams) -> Generator[int, None, None]:
-        return self._llama.generate(
-            tokens,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            min_p=params.min_p,
-            temp=params.temperature,
-            repeat_penalty=params.repeat_penalty,
-        )
+    def _keep_prefix(self, n_tokens: int) -> int:
+        """Drop what the cache holds after its first `n_tokens`; how many it keeps (all of
+        them, or none for a recurrent state, which cannot be cut back)."""
+        import llama_cpp
+
+        llama = self._llama
+        memory = llama_cpp.llama_get_memory(llama.ctx)
+        if n_tokens == 0 or not llama_cpp.llama_memory_seq_rm(
+            memory, kv_state.SEQUENCE, n_tokens, -1
+        ):
+            kv_state.clear(llama)
+            return 0
+        llama.n_tokens = n_tokens
+        return n_tokens
 
     def _prefill(
-        self, prompt: list[int], reused: int, cancel: threading.Event
+        self, prompt: list[int], cancel: threading.Event
     ) -> Generator[PromptProgress, None, bool]:
         """Evaluate all but the last prompt token one batch at a time, saying how far it got
         after each; returns False when cancelled.
 
-        generate() evaluates the whole prompt in one call that no flag can interrupt, which for
-        a long prompt on a CPU takes many seconds. Afterwards only the last token is left for
-        generate() to evaluate, and its prefix match finds the rest in the KV cache.
+        One `Llama.eval` of a whole long prompt, which no flag can interrupt, takes many seconds
+        on a CPU. Prompts that leave at most one batch to read are read in one call after this.
         """
         llama = self._llama
         end = len(prompt) - 1
-        if self._recurrent or end - reused <= N_BATCH:
+        if self._recurrent or end - llama.n_tokens <= N_BATCH:
             return not cancel.is_set()
-        # Cut the cache back to the shared prefix; eval() drops everything after n_tokens.
-        llama.n_tokens = reused
-        for start in range(reused, end, N_BATCH):
+        for start in range(llama.n_tokens, end, N_BATCH):
             if cancel.is_set():
                 return False
             stop = min(start + N_BATCH, end)

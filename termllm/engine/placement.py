@@ -10,6 +10,8 @@ is tested with synthetic numbers. The estimates follow how the llama.cpp in llam
 - The token embedding (the input layer) always stays on the CPU. A model without
   `output.weight` (tied embeddings) gets a copy of `token_embd` on the GPU as its output layer.
 - A layer's KV cache lives on the layer's device (llama-cpp-python offloads KV by default).
+- Every figure follows the load's MemoryOptions: the KV cache's type and whether attention runs
+  as flash attention (which shrinks the compute buffer).
 
 Call `choose_placement` first, then `fit_context` with the placement's `gpu_layers`: the context
 only ever shrinks there, which only lowers what the GPU needs.
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from termllm.engine.base import GpuLayers, Placement
 from termllm.engine.hardware import Device, DeviceType
 from termllm.gguf.summary import ModelSummary, estimate_memory, layer_kv_bytes
+from termllm.setting_fields import MemoryOptions
 
 OFFLOAD_ALL = -1
 """The `n_gpu_layers` that offloads every block and the output layer."""
@@ -52,6 +55,7 @@ def choose_placement(
     requested: GpuLayers,
     devices: Sequence[Device],
     supports_offload: bool,
+    memory: MemoryOptions | None = None,
 ) -> Placement:
     """Decide `n_gpu_layers` for a model run with a context of `n_ctx`.
 
@@ -70,7 +74,7 @@ def choose_placement(
     if total == 0:
         return _on_cpu(total, "the GGUF does not say how many layers the model has")
     if isinstance(requested, str):
-        return _fit_layers(summary, n_ctx, device)
+        return _fit_layers(summary, n_ctx, device, memory or MemoryOptions())
     flag, label = f"--gpu-layers {requested}", _label(device)
     # A negative count means "all" to llama.cpp and llama-cpp-python alike.
     if requested < 0 or requested >= total:
@@ -80,7 +84,11 @@ def choose_placement(
 
 
 def fit_context(
-    summary: ModelSummary, requested_ctx: int, ram_available_bytes: int | None, gpu_layers: int
+    summary: ModelSummary,
+    requested_ctx: int,
+    ram_available_bytes: int | None,
+    gpu_layers: int,
+    memory: MemoryOptions | None = None,
 ) -> tuple[int, str | None]:
     """Halve the context until what stays in RAM fits in `ram_available_bytes`, with a warning.
 
@@ -90,30 +98,33 @@ def fit_context(
     if ram_available_bytes is None:
         return requested_ctx, None
     n_ctx = requested_ctx
-    while n_ctx > MIN_CONTEXT and ram_needed(summary, n_ctx, gpu_layers) > ram_available_bytes:
+    needed = ram_needed(summary, n_ctx, gpu_layers, memory)
+    while n_ctx > MIN_CONTEXT and needed > ram_available_bytes:
         n_ctx = max(MIN_CONTEXT, n_ctx // 2 // _CONTEXT_STEP * _CONTEXT_STEP)
+        needed = ram_needed(summary, n_ctx, gpu_layers, memory)
     if n_ctx == requested_ctx:
         return requested_ctx, None
     warning = (
         f"context reduced from {requested_ctx} to {n_ctx} tokens: "
         f"{_size(ram_available_bytes)} of RAM free"
     )
-    needed = ram_needed(summary, n_ctx, gpu_layers)
     if needed > ram_available_bytes:
         warning += f", {_size(needed)} needed"
     return n_ctx, warning
 
 
-def _fit_layers(summary: ModelSummary, n_ctx: int, device: Device) -> Placement:
+def _fit_layers(
+    summary: ModelSummary, n_ctx: int, device: Device, memory: MemoryOptions
+) -> Placement:
     weights = _layer_bytes(summary)
-    layers = _layer_costs(summary, n_ctx)
+    layers = _layer_costs(summary, n_ctx, memory)
     total = len(layers)
     free = device.memory_free_bytes
     margin = safety_margin(free)
     where = f"in {device.name} ({_size(free)} free"
     # The output layer is `output.weight`, or the copy of `token_embd` a tied model gets: either
     # way at most non_layer_bytes, which also holds the token embedding that stays on the CPU.
-    fixed = estimate_memory(summary, n_ctx).compute_bytes + summary.non_layer_bytes
+    fixed = estimate_memory(summary, n_ctx, memory).compute_bytes + summary.non_layer_bytes
     everything = fixed + sum(layers)
     if everything + margin <= free:
         reason = f"all {total} layers fit {where}, {_size(everything)} needed)"
@@ -135,9 +146,14 @@ def _fit_layers(summary: ModelSummary, n_ctx: int, device: Device) -> Placement:
     return Placement(count + 1, total, _label(device), reason)
 
 
-def ram_needed(summary: ModelSummary, n_ctx: int, gpu_layers: int) -> int:
-    """RAM for the CPU's share: its blocks with their KV cache, the non-layer tensors, compute."""
-    layers = _layer_costs(summary, n_ctx)
+def ram_needed(
+    summary: ModelSummary, n_ctx: int, gpu_layers: int, memory: MemoryOptions | None = None
+) -> int:
+    """RAM for the CPU's share: its blocks with their KV cache, the non-layer tensors, compute,
+    and what the host keeps wherever the layers run (the vocabulary, the logits)."""
+    memory = memory or MemoryOptions()
+    estimate = estimate_memory(summary, n_ctx, memory)
+    layers = _layer_costs(summary, n_ctx, memory)
     if gpu_layers < 0:
         on_cpu = 0
     elif gpu_layers == 0:
@@ -146,16 +162,16 @@ def ram_needed(summary: ModelSummary, n_ctx: int, gpu_layers: int) -> int:
         on_cpu = max(0, len(layers) - (gpu_layers - 1))
     # Weights are mmap'd and read in lazily, but counting them whole keeps RAM from being
     # overcommitted; the token embedding never leaves the CPU, so non-layer bytes always count.
-    needed = summary.non_layer_bytes + sum(layers[:on_cpu])
+    needed = summary.non_layer_bytes + sum(layers[:on_cpu]) + estimate.other_bytes
     if on_cpu:
-        needed += estimate_memory(summary, n_ctx).compute_bytes
+        needed += estimate.compute_bytes
     return needed
 
 
-def _layer_costs(summary: ModelSummary, n_ctx: int) -> tuple[int, ...]:
+def _layer_costs(summary: ModelSummary, n_ctx: int, memory: MemoryOptions) -> tuple[int, ...]:
     """Weights plus KV cache of each block, from the first to the last."""
     weights = _layer_bytes(summary)
-    kv = layer_kv_bytes(summary, n_ctx)
+    kv = layer_kv_bytes(summary, n_ctx, memory.kv_type)
     return tuple(w + (kv[i] if i < len(kv) else 0) for i, w in enumerate(weights))
 
 

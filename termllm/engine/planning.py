@@ -1,5 +1,6 @@
-"""What loading a model will choose, decided before any weights are read: context size, threads
-and GPU layers. Used by the loader and by `termllm doctor -m REF`, which explains it."""
+"""What loading a model will choose, decided before any weights are read: context size, threads,
+GPU layers and flash attention. Used by the loader and by `termllm doctor -m REF`, which
+explains it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from termllm.engine.system import read_system_info
 from termllm.gguf.reader import read_header
 from termllm.gguf.source import FileSource
 from termllm.gguf.summary import ModelSummary, summarize
+from termllm.setting_fields import MemoryOptions
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class LoadPlan:
     n_ctx: int
     threads: int
     placement: Placement
+    memory: MemoryOptions
+    """As asked; `memory.flash` says whether flash attention runs."""
     warnings: tuple[str, ...]
 
 
@@ -41,16 +45,23 @@ def plan_load(request: LoadRequest) -> LoadPlan:
         n_ctx = trained
     supports_offload = bool(llama_cpp.llama_supports_gpu_offload())
     devices = _devices(supports_offload and request.gpu_layers != 0, warnings)
-    placement = choose_placement(summary, n_ctx, request.gpu_layers, devices, supports_offload)
-    fitted, warning = fit_context(summary, n_ctx, system.ram_available_bytes, placement.gpu_layers)
+    memory = request.memory
+    placement = choose_placement(
+        summary, n_ctx, request.gpu_layers, devices, supports_offload, memory
+    )
+    fitted, warning = fit_context(
+        summary, n_ctx, system.ram_available_bytes, placement.gpu_layers, memory
+    )
     if warning is not None:
         warnings.append(warning)
     if fitted != n_ctx:
         # A smaller context leaves more device memory, so more layers may fit now.
         n_ctx = fitted
-        placement = choose_placement(summary, n_ctx, request.gpu_layers, devices, supports_offload)
+        placement = choose_placement(
+            summary, n_ctx, request.gpu_layers, devices, supports_offload, memory
+        )
     threads = request.threads or system.physical_cores or 1
-    return LoadPlan(summary, n_ctx, threads, placement, tuple(warnings))
+    return LoadPlan(summary, n_ctx, threads, placement, memory, tuple(warnings))
 
 
 def _devices(wanted: bool, warnings: list[str]) -> tuple[Device, ...]:

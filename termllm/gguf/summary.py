@@ -6,10 +6,24 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from termllm.gguf.ggml_types import FILE_TYPES, ggml_type_name
+from termllm.gguf.ggml_types import FILE_TYPES, GGML_TYPES, ggml_type_name
 from termllm.gguf.reader import ArrayInfo, GGUFHeader
+from termllm.setting_fields import KvCacheType, MemoryOptions
 
 _LAYER_TENSOR = re.compile(r"^blk\.(\d+)\.")
+
+KV_CACHE_GGML_TYPES: dict[KvCacheType, int] = {
+    KvCacheType.F16: 1,
+    KvCacheType.Q8_0: 8,
+    KvCacheType.Q4_0: 2,
+}
+"""The ggml type number of each KV cache type: llama.cpp's `type_k` and `type_v`."""
+_KV_CELL_STEP = 256
+"""llama.cpp rounds the context up to a multiple of this many cells."""
+_HOST_BYTES_PER_TOKEN = 448
+"""What llama.cpp and llama-cpp-python keep in RAM per vocabulary entry once a model is loaded
+(the vocabulary and its merges, the parsed header): 21 MiB for the starter model's 49,152
+tokens, measured by benchmarks/memory_estimate.py."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +48,7 @@ class ModelSummary:
     key_length: int | None  # per head; embedding_length / head_count unless the file says
     value_length: int | None
     vocab_size: int | None
+    feed_forward_length: int | None  # the largest, where layers differ
     chat_template: str | None
     chat_template_family: str | None
     license: str | None
@@ -55,6 +70,10 @@ class MemoryEstimate:
     kv_cache_bytes: int
     compute_bytes: int
     total_bytes: int
+    other_bytes: int
+    """Kept in RAM wherever the layers run: the vocabulary, the parsed header, the logits."""
+    kv_cache_type: KvCacheType
+    flash_attention: bool
 
 
 def summarize(header: GGUFHeader) -> ModelSummary:
@@ -89,6 +108,7 @@ def summarize(header: GGUFHeader) -> ModelSummary:
         key_length=_integer(metadata, f"{prefix}attention.key_length") or head_dim,
         value_length=_integer(metadata, f"{prefix}attention.value_length") or head_dim,
         vocab_size=_vocab_size(metadata, prefix),
+        feed_forward_length=_largest(metadata.get(f"{prefix}feed_forward_length")),
         chat_template=template,
         chat_template_family=chat_template_family(template) if template else None,
         license=_license(metadata),
@@ -99,33 +119,75 @@ def summarize(header: GGUFHeader) -> ModelSummary:
     )
 
 
-def estimate_memory(summary: ModelSummary, n_ctx: int, *, n_ubatch: int = 512) -> MemoryEstimate:
-    """Roughly how much memory llama.cpp needs to run the model with a context of `n_ctx`.
+def estimate_memory(
+    summary: ModelSummary,
+    n_ctx: int,
+    memory: MemoryOptions | None = None,
+    *,
+    n_ubatch: int = 512,
+) -> MemoryEstimate:
+    """How much memory llama.cpp takes to run the model with a context of `n_ctx`, loaded with
+    `memory`'s KV cache type and attention (None: f16, without flash attention).
 
     - weights: the tensor bytes, as stored (llama.cpp maps them unchanged).
-    - KV cache: for every layer, `n_ctx` positions of K and V for each KV head, in f16 (2 bytes,
-      llama.cpp's default cache type): `sum over layers of n_ctx * kv_heads * (key_length +
-      value_length) * 2`. Sliding-window layers (Gemma 2/3) really keep fewer positions, and
-      recurrent layers none, so this is an upper bound for those models.
-    - compute: ggml reuses one scratch buffer for the whole graph, so its size is the peak of the
-      intermediate tensors of one physical batch of `n_ubatch` tokens. Two dominate, and never
-      coexist: the logits (`n_vocab * n_ubatch` f32) and, without flash attention, the attention
-      scores of a layer (`head_count * n_ctx * n_ubatch` f32). The estimate is the larger of the
-      two; smaller activations are ignored, and flash attention needs less. For SmolLM2-135M at
-      n_ctx 4096 this gives 96 MiB where llama.cpp reserves 99.4 MiB.
+    - KV cache: for every layer, K and V of each KV head at every position, in the cache's
+      type (f16 2 bytes an element, q8_0 34 bytes and q4_0 18 bytes a block of 32), for the
+      context rounded up to a multiple of 256 cells as llama.cpp does: `sum over layers of
+      cells * kv_heads * (key_length + value_length) * bytes per element`. Sliding-window
+      layers (Gemma 2/3) keep every position too: llama-cpp-python's default context
+      (`swa_full`) gives them a full-size cache. Recurrent layers (0 KV heads) keep none.
+    - compute: ggml reuses one scratch buffer for the whole graph, sized for the peak of one
+      physical batch of `n_ubatch` tokens: the logits (`n_vocab * n_ubatch` f32), or a layer's
+      attention beside its feed-forward activations, whichever is larger, plus the residual
+      stream's three `n_embd * n_ubatch` f32 buffers. Without flash attention a layer's
+      attention is its scores and mask (`(head_count + 1) * cells * n_ubatch` f32); flash
+      attention never writes the scores, leaving the mask (`cells * n_ubatch` f16). For the
+      starter model this comes within 4 % of what llama.cpp reserves (99.4 MiB at 2,048
+      tokens, 646.4 MiB at 32,768 without flash attention, 98.3 MiB with it).
+    - other: what stays in RAM wherever the layers run: the vocabulary and the parsed header
+      (448 bytes a token, measured) and the output buffer (one row of logits, f32).
     """
+    memory = memory or MemoryOptions()
+    cells = _cells(n_ctx)
+    flash = memory.flash
     weights = summary.weights_bytes
-    kv_cache = sum(layer_kv_bytes(summary, n_ctx))
-    logits = (summary.vocab_size or 0) * n_ubatch * 4
-    scores = (summary.head_count or 0) * n_ctx * n_ubatch * 4
-    compute = max(logits, scores)
-    return MemoryEstimate(weights, kv_cache, compute, weights + kv_cache + compute)
+    kv_cache = sum(layer_kv_bytes(summary, n_ctx, memory.kv_type))
+    vocab = summary.vocab_size or 0
+    embedding = summary.embedding_length or 0
+    logits = vocab * n_ubatch * 4
+    if flash:
+        attention = cells * n_ubatch * 2
+    else:
+        attention = ((summary.head_count or 0) + 1) * cells * n_ubatch * 4
+    feed_forward = (summary.feed_forward_length or 0) * n_ubatch * 4
+    compute = max(logits, attention + feed_forward) + 3 * embedding * n_ubatch * 4
+    other = vocab * (_HOST_BYTES_PER_TOKEN + 4)
+    return MemoryEstimate(
+        weights_bytes=weights,
+        kv_cache_bytes=kv_cache,
+        compute_bytes=compute,
+        total_bytes=weights + kv_cache + compute + other,
+        other_bytes=other,
+        kv_cache_type=memory.kv_type,
+        flash_attention=flash,
+    )
 
 
-def layer_kv_bytes(summary: ModelSummary, n_ctx: int) -> tuple[int, ...]:
+def layer_kv_bytes(
+    summary: ModelSummary, n_ctx: int, kv_type: KvCacheType = KvCacheType.F16
+) -> tuple[int, ...]:
     """KV-cache bytes of each layer for a context of `n_ctx`, reckoned as `estimate_memory` says."""
-    per_head = ((summary.key_length or 0) + (summary.value_length or 0)) * 2
-    return tuple(n_ctx * heads * per_head for heads in summary.kv_heads_per_layer)
+    ggml_type = GGML_TYPES[KV_CACHE_GGML_TYPES[kv_type]]
+    elements = _cells(n_ctx) * ((summary.key_length or 0) + (summary.value_length or 0))
+    # A row of K or V (a layer's heads at one position) is whole blocks of a quantized type.
+    return tuple(
+        elements * heads * ggml_type.type_size // ggml_type.block_size
+        for heads in summary.kv_heads_per_layer
+    )
+
+
+def _cells(n_ctx: int) -> int:
+    return -(-n_ctx // _KV_CELL_STEP) * _KV_CELL_STEP
 
 
 # Ordered like llama.cpp's llm_chat_detect_template: a template can contain another family's

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from termllm.domain import HubRef, LocalModel, ModelRef, ModelSource, PathRef
+from termllm.domain import HubRef, LocalModel, ModelRef, ModelSource, PathRef, ServerRef
 from termllm.errors import ModelNotFoundError, ModelRefError
 from termllm.hub.cache import CachedModel, scan_models
 from termllm.model_files import model_base_name, model_stem, quant_from_filename
@@ -88,6 +88,8 @@ def _with_unique_refs(models: list[LocalModel]) -> list[LocalModel]:
 
 def find_local(ref: ModelRef, models: Sequence[LocalModel]) -> LocalModel | None:
     """The one local model a reference names, None when none does; ambiguity is an error."""
+    if isinstance(ref, ServerRef):
+        return None
     if isinstance(ref, PathRef):
         target = ref.path.resolve()
         return next((m for m in models if target in {p.resolve() for p in m.paths}), None)

@@ -9,12 +9,27 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from termllm.config import Config
-from termllm.domain import Chunk, Completion, GenParams, LocalModel, Message, Role, Think
+from termllm.domain import (
+    ChosenModel,
+    Chunk,
+    Completion,
+    GenParams,
+    LocalModel,
+    Message,
+    PromptProgress,
+    Role,
+    ServerModel,
+    ServerRef,
+    Think,
+)
 from termllm.engine.base import Engine, GpuLayers, LoadedModel, LoadRequest
 from termllm.errors import ModelNotFoundError, StorageError, UsageError
 from termllm.services.models import ModelService
+from termllm.services.prefix_cache import LONG_PROMPT_TOKENS, PrefixCache
+from termllm.services.servers import ServerService
 from termllm.services.side_writes import SideWrites
 from termllm.services.state_cache import ConversationStates
+from termllm.setting_fields import FlashAttention, KvCacheType, MemoryOptions
 from termllm.state import StateFile
 
 if TYPE_CHECKING:
@@ -35,6 +50,8 @@ class LoadOptions:
     gpu_layers: GpuLayers | None = None
     threads: int | None = None
     chat_template: str | None = None
+    kv_cache_type: KvCacheType | None = None
+    flash_attention: FlashAttention | None = None
 
 
 @dataclass(frozen=True)
@@ -52,10 +69,13 @@ class ChatService:
         engine_factory: Callable[[], Engine],
         states: ConversationStates,
         side_writes: SideWrites,
+        servers: ServerService,
     ) -> None:
         self._config = config
         self._models = models
+        self.servers = servers
         self._states = states
+        self._prefixes = PrefixCache(states)
         self.side_writes = side_writes
         self._engine_factory = engine_factory
         self._engine: Engine | None = None
@@ -78,13 +98,19 @@ class ChatService:
     def default_system_prompt(self) -> str:
         return self._config.settings.generation.system
 
-    def choose_model(self, ref: str | None, *, saved: bool = False) -> LocalModel:
+    def choose_model(self, ref: str | None, *, saved: bool = False) -> ChosenModel:
         """The named model; else the configured default, the last used, or the only one.
         `saved`: `ref` was read from the history (a conversation's model), not given now."""
         if ref:
+            server_ref = self._server_ref(ref)
+            if server_ref is not None:
+                return self.servers.find(server_ref)
             return self._models.find_saved(ref) if saved else self._models.find(ref)
         default = self._config.settings.models.default
         if default:
+            server_ref = self._server_ref(default)
+            if server_ref is not None:
+                return self.servers.find(server_ref)
             return self._models.find(default)
         models = self._models.list_models()
         used = [model for model in models if model.last_used is not None]
@@ -103,7 +129,18 @@ class ChatService:
             " or set models.default"
         )
 
-    def load(self, model: LocalModel, options: LoadOptions) -> LoadedModel:
+    def _server_ref(self, text: str) -> ServerRef | None:
+        if not text.lstrip().startswith("@"):
+            return None
+        ref = self._models.parse(text)
+        assert isinstance(ref, ServerRef)
+        return ref
+
+    def load(self, model: ChosenModel, options: LoadOptions) -> LoadedModel:
+        """A local model loaded here, or a server's made ready (load options do not apply:
+        the server chose them)."""
+        if isinstance(model, ServerModel):
+            return self.servers.connect(model)
         if self._engine is None:
             self._engine = self._engine_factory()
         loaded = self._engine.load(self._request(model, options))
@@ -135,6 +172,10 @@ class ChatService:
                 else parse_gpu_layers(settings.gpu_layers, "models.gpu_layers")
             ),
             threads=options.threads or settings.threads or None,
+            memory=MemoryOptions(
+                options.kv_cache_type or settings.memory.kv_type,
+                options.flash_attention or settings.memory.flash_attention,
+            ),
             chat_template=options.chat_template or settings.chat_template or None,
             log_file=self._config.paths.native_log_file,
         )
@@ -142,7 +183,10 @@ class ChatService:
     def fit(
         self, model: LoadedModel, messages: Sequence[Message], params: GenParams
     ) -> FittedPrompt:
-        """Drop the oldest turns (never the system prompt), then cut the last prompt, to fit."""
+        """Drop the oldest turns (never the system prompt), then cut the last prompt, to fit.
+        A server counts its own prompt: what does not fit is its error to report."""
+        if model.report.server is not None:
+            return FittedPrompt(tuple(messages), 0, ())
         n_ctx = model.report.n_ctx
         room = params.max_tokens or min(ANSWER_ROOM_TOKENS, n_ctx // 4)
         warnings: list[str] = []
@@ -176,17 +220,34 @@ class ChatService:
         params: GenParams,
         cancel: threading.Event,
     ) -> Iterator[Chunk]:
-        """The answer's chunks, after restoring the conversation's saved model state when that
-        spares re-reading its history; restoring counts in the time to first token."""
+        """The answer's chunks, after restoring the conversation's saved model state, or that
+        of an earlier prompt starting with the same tokens, when that spares re-reading them;
+        restoring counts in the time to first token. A long prompt's state is kept once it is
+        read, for the next prompt that starts the same way (prefix_cache.py). A server keeps
+        its own cache: its answer is streamed as it comes."""
+        if model.report.server is not None:
+            yield from model.stream_chat(messages, params, cancel)
+            return
         started = time.perf_counter()
         if conversation_id is not None:
-            self._states.resume(model, conversation_id, messages, params.think)
+            held = self._states.resume(model, conversation_id, messages, params.think)
+        else:
+            held = model.shared_prefix(messages, None, params.think)
+        self._prefixes.resume(model, messages, params.think, held)
         restore_ms = (time.perf_counter() - started) * 1000
+        first_read: int | None = None
         for chunk in model.stream_chat(messages, params, cancel):
             if isinstance(chunk, Completion) and chunk.timings.ttft_ms > 0:
                 timings = replace(chunk.timings, ttft_ms=chunk.timings.ttft_ms + restore_ms)
                 chunk = replace(chunk, timings=timings)
             yield chunk
+            if isinstance(chunk, PromptProgress):
+                # The first report says what was cached; at the last the model holds the
+                # prompt and nothing more (it has not read its first answer token yet).
+                if first_read is None:
+                    first_read = chunk.read
+                elif chunk.read == chunk.total and chunk.total - first_read >= LONG_PROMPT_TOKENS:
+                    self._prefixes.remember(model)
 
     def keep_state(self, model: LoadedModel, conversation_id: str) -> None:
         """Save what the model has read of this conversation, for its next turn (in this
@@ -209,13 +270,33 @@ class ChatService:
                 f"the system prompt alone needs {overhead} tokens of a {budget}-token budget:"
                 " shorten it or raise --ctx"
             )
-        shortened = replace(last, content=model.truncate(last.content, allowed))
+        shortened = replace(last, content=_cut_text(model, kept, allowed, overhead, think))
         new_tokens = model.count_prompt_tokens([*kept[:-1], shortened], think)
         warning = (
             f"the prompt was cut from {tokens} to {new_tokens} tokens to fit a context of"
             f" {model.report.n_ctx}"
         )
         return shortened, new_tokens, warning
+
+
+def _cut_text(
+    model: LoadedModel, kept: list[Message], allowed: int, overhead: int, think: Think
+) -> str:
+    """The last message's text in at most `allowed` tokens. A short last paragraph is kept
+    whole and the text before it cut instead: `ask` puts the question after the piped text."""
+    last = kept[-1]
+    head, _, tail = last.content.rpartition("\n\n")
+    if head:
+        with_tail = [*kept[:-1], replace(last, content=tail)]
+        tail_tokens = model.count_prompt_tokens(with_tail, think) - overhead
+        # Tokens can merge differently where the two parts meet again.
+        room = allowed - tail_tokens - 4
+        if tail_tokens <= allowed // 4 and room > 0:
+            cut = f"{model.truncate(head, room)}\n\n{tail}"
+            cut_prompt = [*kept[:-1], replace(last, content=cut)]
+            if model.count_prompt_tokens(cut_prompt, think) <= overhead + allowed:
+                return cut
+    return model.truncate(last.content, allowed)
 
 
 def parse_think(text: str, where: str) -> Think:

@@ -6,12 +6,17 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from termllm.domain import LocalModel
+from termllm.domain import ChosenModel, LocalModel
 from termllm.engine.base import LoadedModel, LoadReport
 from termllm.services.chat import ChatService, LoadOptions
 
-# A loaded model is known by its file and the options it was loaded with.
-_Key = tuple[Path, LoadOptions]
+# A loaded model is known by its file (a server's by its reference) and the options it was
+# loaded with.
+_Key = tuple[Path | str, LoadOptions]
+
+
+def _identity(model: ChosenModel) -> Path | str:
+    return model.path if isinstance(model, LocalModel) else model.ref
 
 
 class ModelSlot:
@@ -23,21 +28,23 @@ class ModelSlot:
         self._loaded: tuple[_Key, LoadedModel] | None = None
         self._lock = threading.Lock()
 
-    def holds(self, model: LocalModel, options: LoadOptions) -> bool:
+    def holds(self, model: ChosenModel, options: LoadOptions) -> bool:
         """Whether `model` is loaded with exactly these options."""
         loaded = self._loaded
-        return loaded is not None and loaded[0] == (model.path, options)
+        return loaded is not None and loaded[0] == (_identity(model), options)
 
-    def report_of(self, model: LocalModel) -> LoadReport | None:
+    def report_of(self, model: ChosenModel) -> LoadReport | None:
         """The load report of `model` if it is the one loaded (with any options)."""
         loaded = self._loaded
-        return loaded[1].report if loaded is not None and loaded[0][0] == model.path else None
+        if loaded is None or loaded[0][0] != _identity(model):
+            return None
+        return loaded[1].report
 
-    def load(self, model: LocalModel, options: LoadOptions) -> tuple[LoadedModel, bool]:
+    def load(self, model: ChosenModel, options: LoadOptions) -> tuple[LoadedModel, bool]:
         """`model` loaded with these options, and whether this call loaded it (False: it was
         already)."""
         with self._lock:
-            key = (model.path, options)
+            key = (_identity(model), options)
             if self._loaded is not None and self._loaded[0] == key:
                 return self._loaded[1], False
             loaded = self._chat.load(model, options)

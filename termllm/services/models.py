@@ -300,7 +300,7 @@ class ModelService:
             parts=len(sources),
             summary=summary,
             context_size=context_size,
-            memory=estimate_memory(summary, context_size),
+            memory=estimate_memory(summary, context_size, self._config.settings.models.memory),
         )
 
     def _with_default_quant(self, ref: ModelRef, models: list[LocalModel]) -> ModelRef:

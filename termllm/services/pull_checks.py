@@ -55,6 +55,7 @@ def plan_listing(
         to_fetch=lambda model: bytes_to_fetch(hub.cache_dir, listing.repo_id, model.files),
         disk_free_bytes=free_disk_bytes(hub.cache_dir),
         default_quant=settings.default_quant,
+        memory=settings.memory,
     )
 
 

@@ -18,6 +18,7 @@ from termllm.gguf.summary import ModelSummary
 from termllm.model_files import model_base_name
 from termllm.services.model_summary import summarize_sources
 from termllm.services.selection import RemoteModel, is_projector
+from termllm.setting_fields import MemoryOptions
 
 # Beyond 16 bits per weight (F32) a file is larger, not better: quality is reckoned as its
 # size up to that many bits per weight, and among equals the smaller file wins.
@@ -78,8 +79,10 @@ def plan_repo(
     to_fetch: Callable[[RemoteModel], int],
     disk_free_bytes: int | None,
     default_quant: str,
+    memory: MemoryOptions,
 ) -> RepoFit:
-    """Judge every model in `models` (projectors are left out: they are not models)."""
+    """Judge every model in `models` (projectors are left out: they are not models), loaded
+    with `memory`'s KV cache type and attention."""
     main = sorted((m for m in models if not is_projector(m)), key=lambda m: m.size_bytes)
     chosen = {
         base: _representative(group, default_quant) for base, group in _by_base_name(main).items()
@@ -105,7 +108,7 @@ def plan_repo(
                     else None
                 ),
                 estimate=estimate,
-                fit=fit_model(summary, n_ctx, machine),
+                fit=fit_model(summary, n_ctx, machine, memory),
                 to_fetch_bytes=fetch,
                 disk_fits=disk_free_bytes is None or fetch <= disk_free_bytes,
             )

@@ -65,6 +65,15 @@ class RecentStates:
             for conversation_id in conversation_ids:
                 self._states.pop(conversation_id, None)
 
+    def entries(self, starting: str, identity: str) -> list[tuple[str, KvState]]:
+        """The states of this identity whose ids start so, most recently used first."""
+        with self._lock:
+            return [
+                (state_id, state)
+                for state_id, (kept_identity, state) in reversed(self._states.items())
+                if kept_identity == identity and state_id.startswith(starting)
+            ]
+
     def total_bytes(self) -> int:
         with self._lock:
             return sum(state.size_bytes for _, state in self._states.values())
@@ -129,12 +138,14 @@ class ConversationStates:
         state = model.save_state()
         if state is None or not state.tokens:
             return
-        identity = model.state_identity
-        self.recent.put(conversation_id, identity, state)
+        self.keep(conversation_id, model.state_identity, state)
+
+    def keep(self, state_id: str, identity: str, state: KvState) -> None:
+        """Keep `state` under `state_id` (a conversation's, or a prompt's, see prefix_cache.py)
+        in memory, and write it to disk in the background."""
+        self.recent.put(state_id, identity, state)
         if self.files.enabled:
-            self._last_write = self._writer.submit(
-                self.files.write, conversation_id, identity, state
-            )
+            self._last_write = self._writer.submit(self.files.write, state_id, identity, state)
 
     @property
     def _writer(self) -> ThreadPoolExecutor:

@@ -6,7 +6,14 @@ model, a truncated write, flipped bits, a format from another version) makes it 
 deleted, and the conversation is read from its text instead.
 
 Layout: MAGIC, a 4-byte little-endian header length, a JSON header (identity, conversation,
-token count, data size, CRC-32 of what follows), the tokens as int32, the engine's data.
+token count, data size, the CRC-32 of the tokens and the block checksum of the data), the
+tokens as int32, the engine's data.
+
+Restoring is what a user waits for, so the data is never read: the file is mapped into memory,
+checked where it lies, and llama.cpp copies it from there into its cache. For 8,000 tokens of
+the starter model (185 MB) on the development machine: reading it into fresh memory and taking
+its CRC-32, as this format's first version did, took 320-390 ms; mapping and checking it takes
+25-45 ms, and llama.cpp's copy 35-50 ms, about what copying 185 MB in memory takes.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import array
 import contextlib
 import json
+import mmap
 import os
 import re
 import struct
@@ -27,7 +35,7 @@ from typing import BinaryIO
 from termllm.engine.base import KvState
 from termllm.services.side_writes import SideWrites
 
-MAGIC = b"termllm-kv\x00\x01"
+MAGIC = b"termllm-kv\x00\x02"
 SUFFIX = ".kv"
 _HEADER_LENGTH = struct.Struct("<I")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -36,6 +44,8 @@ _TEMP_WRITER = re.compile(r"\.(\d+)\.\d+\.tmp$")
 # A temporary file this old belongs to a writer that died, even if its pid is alive (it was
 # reused, or is another container's): writing even gigabytes of state takes seconds.
 _STALE_TEMP_S = 300.0
+_BLOCK_WORDS = 512
+"""64-bit words in a block of the data checksum: 4 KiB, a page."""
 
 
 class CorruptStateError(Exception):
@@ -48,7 +58,8 @@ class _Header:
     conversation_id: str
     n_tokens: int
     data_bytes: int
-    crc32: int
+    tokens_crc32: int
+    data_checksum: int
 
 
 class StateFiles:
@@ -95,14 +106,14 @@ class StateFiles:
         tokens = array.array("i", state.tokens)
         if sys.byteorder != "little":
             tokens.byteswap()
-        body_crc = zlib.crc32(state.data, zlib.crc32(tokens))
         header = json.dumps(
             {
                 "identity": identity,
                 "conversation": conversation_id,
                 "tokens": len(state.tokens),
                 "data_bytes": len(state.data),
-                "crc32": body_crc,
+                "tokens_crc32": zlib.crc32(tokens),
+                "data_checksum": data_checksum(state.data),
             }
         ).encode("utf-8")
         target = self.path(conversation_id, identity)
@@ -150,22 +161,33 @@ class StateFiles:
         """What the folder holds: saved states and the temporary files of writes under way."""
         return sum(size for _, _, size in self._entries()) + sum(self._temporary_sizes())
 
+    def ids(self, starting: str, identity: str) -> list[str]:
+        """The ids starting so that have a state of this identity, most recently used first."""
+        if not self.enabled or not _SAFE_ID.match(starting):
+            return []
+        found: list[tuple[float, str]] = []
+        with contextlib.suppress(FileNotFoundError):
+            for path in self._directory.glob(f"{starting}*.{identity[:16]}{SUFFIX}"):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((path.stat().st_mtime, path.name.split(".", 1)[0]))
+        return [state_id for _, state_id in sorted(found, reverse=True)]
+
     def _read(self, conversation_id: str, identity: str, *, with_data: bool) -> KvState | None:
         if not self.enabled or not _SAFE_ID.match(conversation_id):
             return None
         path = self.path(conversation_id, identity)
         try:
             with path.open("rb") as handle:
-                header = _read_header(handle, path.stat().st_size)
+                header = _read_header(handle, os.fstat(handle.fileno()).st_size)
                 if header.identity != identity or header.conversation_id != conversation_id:
                     return None  # another model's state under a colliding name: not ours
                 raw_tokens = _read_exactly(handle, 4 * header.n_tokens)
-                data = bytearray()
-                if with_data:
-                    data = bytearray(header.data_bytes)
-                    if handle.readinto(data) != header.data_bytes:
-                        raise CorruptStateError("it is shorter than its header says")
-                    if zlib.crc32(data, zlib.crc32(raw_tokens)) != header.crc32:
+                if zlib.crc32(raw_tokens) != header.tokens_crc32:
+                    raise CorruptStateError("its checksum does not match")
+                data: bytearray | memoryview = bytearray()
+                if with_data and header.data_bytes:
+                    data = _mapped(handle, header.data_bytes)
+                    if data_checksum(data) != header.data_checksum:
                         raise CorruptStateError("its checksum does not match")
         except FileNotFoundError:
             return None
@@ -263,7 +285,8 @@ def _read_header(stream: BinaryIO, file_size: int) -> _Header:
             conversation_id=str(fields["conversation"]),
             n_tokens=int(fields["tokens"]),
             data_bytes=int(fields["data_bytes"]),
-            crc32=int(fields["crc32"]),
+            tokens_crc32=int(fields["tokens_crc32"]),
+            data_checksum=int(fields["data_checksum"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptStateError("its header is damaged") from exc
@@ -278,3 +301,35 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     if len(data) != size:
         raise CorruptStateError("it is shorter than its header says")
     return data
+
+
+def _mapped(handle: BinaryIO, size: int) -> memoryview:
+    """The `size` bytes after the handle's position, mapped rather than read.
+
+    Private pages (copy on write) are writable, as ctypes wants a buffer it hands on to be,
+    and are never written. A mapped file that shrinks faults the process when it is read:
+    termllm never changes a state file in place (a write replaces it whole, see `write`), and
+    a replaced or deleted file stays readable through a mapping made before.
+    """
+    start = handle.tell()
+    mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+    return memoryview(mapping)[start : start + size]
+
+
+def data_checksum(data: bytearray | memoryview) -> int:
+    """A Fletcher-style checksum of `data` in 4 KiB blocks, 128 bits: the sum of the running
+    sums of its 64-bit words after each block, then the sum of all its words (modulo 2^64).
+
+    It catches what damages a cache file (any changed word, zeroed or lost blocks, blocks out
+    of order) at the speed numpy sums memory: 20-25 ms for 185 MB here, against 100 ms for a
+    CRC-32, more than all the rest of a restore. (numpy is loaded with llama_cpp already.)
+    """
+    import numpy as np
+
+    whole = len(data) // 8
+    words = np.frombuffer(data, dtype="<u8", count=whole)
+    blocked = whole - whole % _BLOCK_WORDS
+    sums = words[:blocked].reshape(-1, _BLOCK_WORDS).sum(axis=1, dtype=np.uint64)
+    rest = int(words[blocked:].sum(dtype=np.uint64)) + int.from_bytes(data[8 * whole :], "little")
+    running = np.cumsum(np.append(sums, np.uint64(rest % 2**64)), dtype=np.uint64)
+    return (int(running.sum(dtype=np.uint64)) << 64) | int(running[-1])

@@ -10,16 +10,18 @@ conversation shows what went wrong and can be answered again later.
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from termllm.domain import (
+    ChosenModel,
     Completion,
     FinishReason,
     GenParams,
-    LocalModel,
     Message,
     Role,
     TextChunk,
@@ -39,15 +41,61 @@ from termllm.services.conversation_settings import (
 )
 from termllm.services.history import Continuation, HistoryService
 from termllm.services.model_slot import ModelSlot
+from termllm.services.prefix_cache import LONG_PROMPT_TOKENS
 
 if TYPE_CHECKING:
     from termllm.engine.base import LoadedModel, LoadReport
     from termllm.store import ConversationRecord
 
 
-LONG_PROMPT_TOKENS = 512
-"""A prompt with this many tokens still to read takes long enough that front ends show how
-far reading it got; less is read in a moment."""
+@dataclass(frozen=True)
+class Reading:
+    """How far reading a long prompt got, and how fast it goes."""
+
+    read: int
+    total: int
+    tokens_per_s: float = 0.0
+    """0 until the first batch is read."""
+
+    def left(self) -> str:
+        """ "4 s left", "1 min 5 s left"; empty while the speed is not known."""
+        if self.tokens_per_s <= 0:
+            return ""
+        seconds = math.ceil((self.total - self.read) / self.tokens_per_s)
+        return f"{seconds} s left" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s left"
+
+    def __str__(self) -> str:
+        """ "1024/2048 tokens · 290 tok/s · 4 s left"."""
+        line = f"{self.read}/{self.total} tokens"
+        if self.tokens_per_s > 0:
+            line += f" · {self.tokens_per_s:.0f} tok/s · {self.left()}"
+        return line
+
+
+class ReadingPace:
+    """What front ends show while a turn's prompt is read, from the `reading` reports of one
+    turn. A prompt with fewer than LONG_PROMPT_TOKENS tokens to read is read in a moment and
+    shows nothing."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._first: tuple[float, int] | None = None
+        """When the first report came, and how much of the prompt was cached then."""
+        self._long = False
+
+    def update(self, read: int, total: int) -> Reading | None:
+        """What to show after this report; None when there is nothing to: a short prompt, or
+        the whole prompt read."""
+        now = self._clock()
+        if self._first is None:
+            self._first = (now, read)
+            self._long = total - read >= LONG_PROMPT_TOKENS
+        if not self._long or read >= total:
+            return None
+        began, cached = self._first
+        if read > cached and now > began:
+            return Reading(read, total, (read - cached) / (now - began))
+        return Reading(read, total)
 
 
 @dataclass(frozen=True)
@@ -176,7 +224,7 @@ class TurnService:
         wanted = options.model_ref or (conversation.model if conversation else options.new_model)
         # A conversation's own model was read from the history, where anything may be.
         saved = conversation is not None and not options.model_ref
-        model: LocalModel | None = None
+        model: ChosenModel | None = None
         choice_error: TermllmError | None = None
         try:
             model = self._chat.choose_model(wanted, saved=saved)
@@ -298,7 +346,7 @@ class TurnService:
 
     def _load(
         self,
-        model: LocalModel,
+        model: ChosenModel,
         settings: ConversationSettings,
         options: TurnOptions,
         listener: TurnListener,
@@ -368,7 +416,7 @@ def _out_while_thinking(completion: Completion, params: GenParams) -> str:
     used = completion.usage.completion_tokens
     limit = (
         "the token limit"
-        if params.max_tokens is not None and used >= params.max_tokens
+        if params.max_tokens is not None and used is not None and used >= params.max_tokens
         else "the context"
     )
     return (

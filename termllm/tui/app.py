@@ -22,7 +22,7 @@ from textual.widgets import OptionList
 from termllm.app import Services
 from termllm.domain import Completion
 from termllm.errors import TermllmError
-from termllm.services.turn import LONG_PROMPT_TOKENS, Turn
+from termllm.services.turn import Turn
 from termllm.tui import conversation_actions
 from termllm.tui.bindings import app_bindings
 from termllm.tui.branches import Branches, shown_labels
@@ -413,11 +413,16 @@ class ChatApp(App[None]):
 
     def _prompt_read(self, live: LiveAnswer, read: int, total: int) -> None:
         """The context meter as soon as the prompt is known, and how far a long prompt's
-        reading got (it can take many seconds before the first word)."""
+        reading got, in the answer's place and the status bar (it can take many seconds
+        before the first word)."""
+        reading = live.show_reading(read, total)
         if live.view is None:
             return
-        left = total - read
-        busy = f"reading the prompt {read}/{total}" if left >= LONG_PROMPT_TOKENS else "answering"
+        busy = "answering"
+        if reading is not None:
+            busy = " · ".join(
+                part for part in (f"reading the prompt {read}/{total}", reading.left()) if part
+            )
         self.query_one(StatusBar).change(used_tokens=total, busy=busy)
 
     def _load_failed(self, message: str) -> None:
@@ -434,7 +439,9 @@ class ChatApp(App[None]):
             status.change(tokens_per_s=completion.timings.decode_tokens_per_s)
         if on_screen:
             usage = completion.usage
-            status.change(used_tokens=usage.prompt_tokens + usage.completion_tokens)
+            known = usage.prompt_tokens is not None and usage.completion_tokens is not None
+            used = (usage.prompt_tokens or 0) + (usage.completion_tokens or 0) if known else None
+            status.change(used_tokens=used)
         if completion.error:
             self.notify(completion.error, title="Generation failed", severity="error")
         self._show_busy()

@@ -49,7 +49,12 @@ class ModelActions:
         if chat.refuse_while_streaming():
             return
         current = app.query_one(StatusBar).info.model
-        picker = ModelPicker(chat.services.models, current, pull_key=chat.key_hints["pull_model"])
+        picker = ModelPicker(
+            chat.services.models,
+            current,
+            pull_key=chat.key_hints["pull_model"],
+            servers=chat.services.servers,
+        )
         app.push_screen(picker, callback=self._picked)
 
     def _picked(self, ref: str | PullInstead | None) -> None:
@@ -132,10 +137,14 @@ class ModelActions:
         status = self._app.query_one(StatusBar)
         if report is not None:
             status.change(
-                model=ref, loading=False, placement=placement_text(report), n_ctx=report.n_ctx
+                model=ref,
+                loading=False,
+                placement=placement_text(report),
+                n_ctx=report.n_ctx,
+                remote=report.server is not None,
             )
         else:
-            status.change(model=ref, loading=loading, placement="", n_ctx=0)
+            status.change(model=ref, loading=loading, placement="", n_ctx=0, remote=False)
 
     def warn(self, warnings: tuple[str, ...]) -> None:
         """What loading a model had to say (a context reduced, a template replaced)."""

@@ -8,7 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from termllm.app import Services
-from termllm.domain import LocalModel
+from termllm.domain import ChosenModel
 from termllm.engine.base import LoadReport
 from termllm.services.chat import LoadOptions
 from termllm.services.conversation_settings import ConversationSettings
@@ -32,7 +32,7 @@ class ChatSession:
         self.draft_settings: ConversationSettings | None = None
         """Settings chosen for the conversation the next message starts (None: defaults)."""
 
-    def choose(self, conversation_model: str | None, *, saved: bool = False) -> LocalModel:
+    def choose(self, conversation_model: str | None, *, saved: bool = False) -> ChosenModel:
         """The model the user named, else the conversation's, else the configured default.
         `saved`: `conversation_model` was read from the history, where anything may be, so it
         may only name a model on disk (as a turn checks it)."""
@@ -44,11 +44,13 @@ class ChatSession:
         """A saved conversation's settings, or those chosen for the next new one."""
         return self._turns.settings_for(conversation, self._options())
 
-    def loaded_report(self, model: LocalModel) -> LoadReport | None:
+    def loaded_report(self, model: ChosenModel) -> LoadReport | None:
         """The load report of `model` if it is the one loaded (at any context size)."""
         return self._turns.slot.report_of(model)
 
-    def ensure_loaded(self, model: LocalModel, n_ctx: int | None = None) -> tuple[LoadReport, bool]:
+    def ensure_loaded(
+        self, model: ChosenModel, n_ctx: int | None = None
+    ) -> tuple[LoadReport, bool]:
         """Load `model` with a context of `n_ctx` unless it is loaded so already; its report,
         and whether this call loaded it (its warnings are news only then)."""
         loaded, fresh = self._turns.slot.load(model, LoadOptions(n_ctx=n_ctx))

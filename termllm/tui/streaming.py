@@ -18,7 +18,7 @@ from textual.timer import Timer
 
 from termllm.domain import Completion
 from termllm.engine.base import LoadReport
-from termllm.services.turn import TurnListener
+from termllm.services.turn import Reading, ReadingPace, TurnListener
 from termllm.tui.widgets.answer import AnswerView
 from termllm.tui.widgets.messages import ConversationView
 from termllm.tui.widgets.thinking import ThinkingView
@@ -138,6 +138,8 @@ class LiveAnswer:
         # for the answer's end, as Textual does for smooth scrolling (App.PAUSE_GC_ON_SCROLL).
         self._paused_gc = gc.isenabled()
         gc.disable()
+        self._pace = ReadingPace()
+        self._reading: Reading | None = None
 
     @property
     def text(self) -> str:
@@ -154,9 +156,18 @@ class LiveAnswer:
         self._take()
         self._take_reasoning()
         self.view = view
+        view.show_reading(_reading_line(self._reading))
         if self.reasoning.strip():
             self._add_thinking(self.reasoning)
         self._show(self.text)
+
+    def show_reading(self, read: int, total: int) -> Reading | None:
+        """How far reading a long prompt got, in the answer's place until the answer starts
+        (None: nothing to show, a short prompt or the whole prompt read)."""
+        self._reading = self._pace.update(read, total)
+        if self.view is not None and self.view.is_attached:
+            self.view.show_reading(_reading_line(self._reading))
+        return self._reading
 
     def hide(self) -> None:
         self.view = None
@@ -268,6 +279,10 @@ class LiveAnswer:
         if self.thinking is not None and self.thinking.is_streaming:
             reasoning = self.unshown_reasoning
             self.thinking.end(reasoning.pieces, reasoning.seconds(ended=True), fold=fold)
+
+
+def _reading_line(reading: Reading | None) -> str | None:
+    return f"reading the prompt: {reading}" if reading is not None else None
 
 
 class LiveTurn(TurnListener):

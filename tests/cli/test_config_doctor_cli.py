@@ -27,7 +27,7 @@ def test_a_broken_config_is_one_line_naming_file_line_and_key(
     assert result.err == (
         f"termllm: error: {config_file}:3: models.ctx: unknown key"
         " (known in [models]: default, default_quant, context_size, gpu_layers, threads,"
-        " chat_template)\n"
+        " chat_template, kv_cache_type, flash_attention)\n"
     )
 
 

@@ -130,7 +130,8 @@ def test_help_and_ls_do_not_import_the_engine_or_the_tui(starter_model: Path) ->
         result = termllm_process(*args, python_flags=("-X", "importtime"))
         assert result.code == 0, result.err
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.err.splitlines()}
-        for heavy in ("llama_cpp", "textual", "huggingface_hub"):
+        # The servers' HTTP client too: without servers in the config, nothing needs it.
+        for heavy in ("llama_cpp", "textual", "huggingface_hub", "httpx2", "termllm.remote"):
             assert heavy not in imported, f"`termllm {' '.join(args)}` imported {heavy}"
 
 

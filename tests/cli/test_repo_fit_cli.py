@@ -95,9 +95,8 @@ def test_a_gpu_with_room_for_some_files(
     assert files["Q4_K_M"]["estimate"] == "header" and files["F16"]["estimate"] == "listing size"
     assert 15 < files["F16"]["bits_per_weight"] < 16  # type: ignore[operator]
     memory = files["Q4_K_M"]["memory"]
-    assert memory["total_bytes"] == (  # type: ignore[index]
-        memory["weights_bytes"] + memory["kv_cache_bytes"] + memory["compute_bytes"]  # type: ignore[index]
-    )
+    parts = ("weights_bytes", "kv_cache_bytes", "compute_bytes", "other_bytes")
+    assert memory["total_bytes"] == sum(memory[part] for part in parts)  # type: ignore[index]
     assert plan["recommended"] == "Q4_K_M" and plan["context_size"] == 4096
     assert "runs entirely on the GPU" in str(plan["reason"])
     # One header read (range requests on one file); the other sizes come from the listing.

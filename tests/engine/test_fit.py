@@ -10,6 +10,7 @@ from termllm.engine.fit import Fit, Machine, Where, describe_fit, fit_model, rea
 from termllm.engine.hardware import Device, DeviceType
 from termllm.gguf.summary import MemoryEstimate, ModelSummary
 from termllm.services.repo_fit import FileFit, recommend
+from termllm.setting_fields import KvCacheType
 
 MIB = 1024**2
 GIB = 1024**3
@@ -33,6 +34,7 @@ def llama(layers: int = 32, layer_bytes: int = 200 * MIB) -> ModelSummary:
         key_length=128,
         value_length=128,
         vocab_size=32000,
+        feed_forward_length=14336,
         chat_template=None,
         chat_template_family=None,
         license=None,
@@ -63,9 +65,10 @@ def test_all_layers_on_a_gpu_with_room_and_its_margin() -> None:
     assert (verdict.where, verdict.gpu_blocks, verdict.total_blocks) == (Where.GPU, 32, 32)
     assert verdict.fastest and verdict.short_of == ()
     assert describe_fit(verdict) == "all on the GPU"
-    # The memory needed is weights + KV cache + compute, whatever the placement.
+    # The memory needed is weights + KV cache + compute + the host's share, whatever the placement.
     memory = verdict.memory
-    assert memory.total_bytes == memory.weights_bytes + memory.kv_cache_bytes + memory.compute_bytes
+    parts = memory.weights_bytes + memory.kv_cache_bytes + memory.compute_bytes
+    assert memory.total_bytes == parts + memory.other_bytes
     assert memory.kv_cache_bytes == 32 * 16 * MIB
 
 
@@ -119,7 +122,7 @@ def entry(label: str, size: int, fit: Fit, *, disk_fits: bool = True) -> FileFit
 
 
 def fitted(where: Where, fastest: bool) -> Fit:
-    memory = MemoryEstimate(1, 1, 1, 3)
+    memory = MemoryEstimate(1, 1, 1, 4, 1, KvCacheType.F16, flash_attention=False)
     short = ("RAM",) if where is Where.NOWHERE else ()
     return Fit(where, 0, 32, memory, 3, fastest, short)
 

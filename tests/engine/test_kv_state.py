@@ -108,10 +108,7 @@ def test_the_prompt_exactly_as_saved_is_answered_from_fresh_logits(
     assert fresh.restore_state(prompt_only)
     evaluated = counting_evals(fresh, monkeypatch)
     end, logits = first_token(fresh, HISTORY)
-    assert evaluated == [1], (
-        "after a restore, llama_cpp.Llama.generate() no longer evaluates the last prompt token"
-        " again: kv_state.restore() relies on Llama.reset() marking the logits stale"
-    )
+    assert evaluated == [1], "the prompt's last token is evaluated again, for fresh logits"
     assert end.timings.cached_tokens == len(prompt_only.tokens) - 1
     assert_same_distribution(expected, logits)
 

@@ -28,7 +28,7 @@ from termllm.domain import (
     Role,
     TextChunk,
 )
-from termllm.engine import hardware, llama_backend, planning
+from termllm.engine import decoding, hardware, llama_backend, planning
 from termllm.engine.base import LoadRequest
 from termllm.engine.hardware import DeviceType
 from termllm.engine.llama_backend import LlamaEngine, LlamaModel
@@ -222,6 +222,53 @@ def test_a_follow_up_turn_evaluates_only_what_is_new(
     assert evaluated[0] == end.usage.prompt_tokens - end.timings.cached_tokens
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        GenParams(temperature=0.0, repeat_penalty=1.5, max_tokens=48),
+        GenParams(temperature=0.9, seed=3, repeat_penalty=1.5, max_tokens=48),
+        GenParams(temperature=0.9, seed=3, top_k=0, repeat_penalty=1.5, max_tokens=48),
+        GenParams(temperature=0.9, seed=3, repeat_penalty=0.8, max_tokens=48),
+    ],
+    ids=["greedy", "sampled", "no-top-k", "penalty-below-1"],
+)
+def test_sampling_chooses_what_llama_cpp_python_chooses(
+    model: LlamaModel, params: GenParams
+) -> None:
+    # Both evaluate the prompt in one batch, then one token at a time: the same logits, so the
+    # same tokens, unless the sampler chain (its penalty narrowed to the best tokens) differs.
+    prompt = model._prompt_tokens(STORY, params.think)
+    llama = model._llama
+    model.clear_state()
+    llama.set_seed(params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
+    expected: list[int] = []
+    sampling = {"top_k": params.top_k, "top_p": params.top_p, "min_p": params.min_p}
+    for token in llama.generate(
+        prompt, temp=params.temperature, repeat_penalty=params.repeat_penalty, **sampling
+    ):
+        if llama_cpp.llama_vocab_is_eog(model._vocab, token) or len(expected) == 48:
+            break
+        expected.append(token)
+    model.clear_state()
+    end = run(model, STORY, params)[1]
+    assert end.content == b"".join(model._piece(token) for token in expected).decode()
+    model.clear_state()
+
+
+def test_the_context_holds_the_prompt_and_every_token_sampled_but_the_last(
+    model: LlamaModel,
+) -> None:
+    model.clear_state()
+    end = run(model, STORY, GenParams(temperature=0.0, max_tokens=6))[1]
+    assert end.finish_reason is FinishReason.LENGTH
+    prompt = model._prompt_tokens(STORY, GREEDY.think)
+    held = model.save_state()
+    assert held is not None and len(held.tokens) == len(prompt) + 5
+    assert list(held.tokens[: len(prompt)]) == prompt
+    answer = b"".join(model._piece(token) for token in held.tokens[len(prompt) :]).decode()
+    assert end.content.startswith(answer) and len(answer) < len(end.content)
+
+
 def test_max_tokens_ends_with_length(model: LlamaModel) -> None:
     texts, end = run(model, STORY, GenParams(temperature=0.0, max_tokens=5))
     assert end.finish_reason is FinishReason.LENGTH
@@ -365,6 +412,15 @@ def test_a_prompt_over_the_context_is_an_error_not_a_crash(starter_model: Path) 
         small.close()
 
 
+def test_an_empty_prompt_is_an_error_not_a_crash(
+    model: LlamaModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model, "_prompt_tokens", lambda messages, think: [])
+    texts, end = run(model, QUESTION)
+    assert (texts, end.finish_reason) == ([], FinishReason.ERROR)
+    assert end.error == "the chat template rendered an empty prompt"
+
+
 def test_count_prompt_tokens_includes_the_template(model: LlamaModel) -> None:
     bare = len(llama_cpp_tokens(model, "What is 2+2?"))
     assert model.count_prompt_tokens(QUESTION) > bare + 5
@@ -394,14 +450,9 @@ def test_multibyte_characters_split_across_tokens_arrive_whole(
     pieces = [model._piece(token) for token in split]
     assert b"".join(pieces) == japanese.encode()
     assert any("\ufffd" in piece.decode("utf-8", errors="replace") for piece in pieces)
-    eos = model._llama.token_eos()
-
-    def scripted(prompt: Sequence[int], **sampling: object) -> Iterator[int]:
-        yield from split
-        yield eos
-
+    scripted = iter([*split, model._llama.token_eos()])
     with monkeypatch.context() as forced:
-        forced.setattr(model._llama, "generate", scripted)
+        forced.setattr(decoding.Sampler, "sample", lambda self: next(scripted))
         texts, end = run(model, [Message(Role.USER, "Say something in Japanese.")])
     assert (end.content, end.finish_reason) == (japanese, FinishReason.STOP)
     assert "".join(texts) == japanese

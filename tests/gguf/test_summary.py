@@ -15,8 +15,12 @@ from termllm.gguf.summary import (
     ModelSummary,
     chat_template_family,
     estimate_memory,
+    layer_kv_bytes,
     summarize,
 )
+from termllm.setting_fields import FlashAttention, KvCacheType, MemoryOptions
+
+MIB = 1024**2
 
 
 def summary_of(path: Path) -> ModelSummary:
@@ -64,12 +68,28 @@ def test_tiny_model_memory_estimate(tiny_model: Path) -> None:
     estimate = estimate_memory(summary, 1024)
 
     kv_cache = 2 * 1024 * 2 * (64 + 64) * 2  # layers, positions, KV heads, K + V, f16
-    scores = 4 * 1024 * 512 * 4  # heads, positions, batch, f32: more than the logits
+    # Scores and mask (heads + 1, positions, batch, f32) beside the feed-forward activations
+    # (512 x batch, f32): more than the logits. Then the residual stream, 3 x 256 x batch.
+    attention = (4 + 1) * 1024 * 512 * 4 + 512 * 512 * 4
+    compute = attention + 3 * 256 * 512 * 4
+    other = 1100 * (448 + 4)  # the vocabulary, and one row of logits
+    total = summary.weights_bytes + kv_cache + compute + other
     assert estimate == MemoryEstimate(
-        summary.weights_bytes, kv_cache, scores, summary.weights_bytes + kv_cache + scores
+        summary.weights_bytes, kv_cache, compute, total, other, KvCacheType.F16, False
     )
+    # With flash attention and a short context the logits are the larger.
+    flash = MemoryOptions(flash_attention=FlashAttention.ON)
     logits = 1100 * 256 * 4
-    assert estimate_memory(summary, 16, n_ubatch=256).compute_bytes == logits
+    residual = 3 * 256 * 256 * 4
+    assert estimate_memory(summary, 16, flash, n_ubatch=256).compute_bytes == logits + residual
+
+
+def test_the_context_is_counted_in_whole_cells_of_256(tiny_model: Path) -> None:
+    summary = summary_of(tiny_model)
+
+    # llama.cpp rounds the context up: 1000 tokens take 1024 cells.
+    assert estimate_memory(summary, 1000) == estimate_memory(summary, 1024)
+    assert estimate_memory(summary, 1025).kv_cache_bytes == 2 * 1280 * 2 * 128 * 2
 
 
 @pytest.mark.parametrize("file_type", [None, 999])
@@ -108,7 +128,7 @@ def test_per_layer_kv_heads(make_model: Callable[..., Path]) -> None:
     assert summary.kv_heads_per_layer == (2, 0)
     assert summary.head_count_kv == 2
     assert (summary.key_length, summary.value_length) == (32, 48)
-    assert estimate_memory(summary, 100).kv_cache_bytes == 100 * 2 * (32 + 48) * 2
+    assert estimate_memory(summary, 256).kv_cache_bytes == 256 * 2 * (32 + 48) * 2
 
 
 def test_missing_kv_head_count_means_one_per_head(make_model: Callable[..., Path]) -> None:
@@ -169,9 +189,69 @@ def test_starter_model_memory_estimate(starter_model: Path) -> None:
     # llama.cpp reports the same: "model buffer size = 92.10 MiB", "KV buffer size = 90.00 MiB".
     assert estimate.weights_bytes == 96_576_768
     assert estimate.kv_cache_bytes == 90 * 1024 * 1024
-    # llama.cpp measures 99.4 MiB (98.3 MiB with flash attention); the logits dominate.
-    assert estimate.compute_bytes == 49152 * 512 * 4
-    assert estimate.total_bytes == 96_576_768 + 90 * 1024 * 1024 + 49152 * 512 * 4
+    # llama.cpp reserves 99.4 MiB: the logits, and the residual stream's three buffers.
+    assert estimate.compute_bytes == 49152 * 512 * 4 + 3 * 576 * 512 * 4
+    assert estimate.other_bytes == 49152 * 452
+    assert estimate.total_bytes == sum(
+        (estimate.weights_bytes, estimate.kv_cache_bytes, estimate.compute_bytes, 49152 * 452)
+    )
+
+
+# What llama.cpp 0.3.36 logged loading the starter model ("KV buffer size", "compute buffer
+# size"), in MiB: the estimates must follow the KV type and flash attention as it does.
+LLAMA_CPP_BUFFERS = [
+    (2048, MemoryOptions(KvCacheType.F16, FlashAttention.OFF), 45.00, 99.38),
+    (2048, MemoryOptions(KvCacheType.Q8_0), 23.91, 99.38),
+    (2048, MemoryOptions(KvCacheType.Q4_0), 12.66, 99.38),
+    (8192, MemoryOptions(KvCacheType.F16, FlashAttention.OFF), 180.00, 166.38),
+    (8192, MemoryOptions(KvCacheType.F16, FlashAttention.ON), 180.00, 98.25),
+    (8192, MemoryOptions(KvCacheType.Q8_0), 95.62, 99.38),
+    (32768, MemoryOptions(KvCacheType.F16, FlashAttention.OFF), 720.00, 646.38),
+    (32768, MemoryOptions(KvCacheType.Q8_0), 382.50, 99.38),
+    (32768, MemoryOptions(KvCacheType.Q4_0), 202.50, 99.38),
+]
+
+
+@pytest.mark.parametrize(("n_ctx", "memory", "kv_mib", "compute_mib"), LLAMA_CPP_BUFFERS)
+def test_starter_model_estimate_follows_the_kv_type_and_flash_attention(
+    starter_model: Path, n_ctx: int, memory: MemoryOptions, kv_mib: float, compute_mib: float
+) -> None:
+    estimate = estimate_memory(summary_of(starter_model), n_ctx, memory)
+
+    assert estimate.kv_cache_bytes / MIB == pytest.approx(kv_mib, abs=0.01)
+    assert estimate.compute_bytes / MIB == pytest.approx(compute_mib, rel=0.05)
+    assert (estimate.kv_cache_type, estimate.flash_attention) == (memory.kv_type, memory.flash)
+
+
+def test_kv_cache_bytes_scale_with_the_kv_type(starter_model: Path) -> None:
+    summary = summary_of(starter_model)
+    f16 = layer_kv_bytes(summary, 8192, KvCacheType.F16)
+
+    # 2 bytes an element; a block of 32 elements takes 34 bytes in q8_0 and 18 in q4_0.
+    assert layer_kv_bytes(summary, 8192, KvCacheType.Q8_0) == tuple(b * 34 // 64 for b in f16)
+    assert layer_kv_bytes(summary, 8192, KvCacheType.Q4_0) == tuple(b * 18 // 64 for b in f16)
+
+
+def test_flash_attention_leaves_out_the_attention_scores(tiny_model: Path) -> None:
+    summary = summary_of(tiny_model)
+    without = estimate_memory(summary, 32768, MemoryOptions(flash_attention=FlashAttention.OFF))
+    flash = estimate_memory(summary, 32768, MemoryOptions(flash_attention=FlashAttention.ON))
+
+    # Flash attention keeps the mask, in f16, beside the feed-forward activations.
+    assert flash.compute_bytes == 32768 * 512 * 2 + 512 * 512 * 4 + 3 * 256 * 512 * 4
+    assert without.compute_bytes > 5 * flash.compute_bytes
+    assert flash.kv_cache_bytes == without.kv_cache_bytes
+
+
+def test_sliding_window_layers_are_counted_whole(make_model: Callable[..., Path]) -> None:
+    # A Gemma-like header that says its window: llama-cpp-python's default context gives
+    # sliding-window layers a full-size cache (swa_full), so they take every position.
+    def customize(writer: gguf.GGUFWriter) -> None:
+        writer.add_sliding_window(512)
+
+    summary = summary_of(make_model(customize=customize))
+
+    assert estimate_memory(summary, 8192).kv_cache_bytes == 2 * 8192 * 2 * 128 * 2
 
 
 @pytest.mark.parametrize(

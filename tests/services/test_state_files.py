@@ -12,7 +12,7 @@ import pytest
 from termllm.config import load_config
 from termllm.engine.base import KvState
 from termllm.services.state_cache import MIB, RecentStates
-from termllm.services.state_files import MAGIC, StateFiles
+from termllm.services.state_files import MAGIC, StateFiles, data_checksum
 
 IDENTITY = "a" * 64
 OTHER_IDENTITY = "b" * 64
@@ -37,6 +37,18 @@ def test_a_written_state_reads_back_the_same(files: StateFiles) -> None:
     files.write("conv1", IDENTITY, saved)
     assert files.read_tokens("conv1", IDENTITY) == saved.tokens
     assert files.read("conv1", IDENTITY) == saved
+
+
+def test_a_state_read_back_is_the_file_mapped_and_outlives_its_file(files: StateFiles) -> None:
+    saved = KvState(tuple(range(10)), bytearray(os.urandom(3 * 4096 + 5)))
+    files.write("conv1", IDENTITY, saved)
+    read = files.read("conv1", IDENTITY)
+    assert read is not None and isinstance(read.data, memoryview)
+    assert not read.data.readonly, "ctypes hands on only writable buffers"
+    # Kept in memory, a state read from disk must survive its file being replaced or deleted.
+    files.write("conv1", IDENTITY, state())
+    files.delete(["conv1"])
+    assert read == saved
 
 
 def test_another_identity_or_conversation_finds_nothing(files: StateFiles) -> None:
@@ -77,6 +89,42 @@ def test_a_damaged_file_is_discarded_with_a_log_line(
     (line,) = log_file.read_text().splitlines()
     assert f"discarded the model state {path.name}" in line
     assert reason in line
+
+
+def blocks(*fills: int) -> bytes:
+    return b"".join(bytes([fill]) * 4096 for fill in fills)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:5000] + bytes([data[5000] ^ 0x10]) + data[5001:],
+        lambda data: data[:4096] + bytes(4096) + data[8192:],
+        lambda data: data[4096:8192] + data[:4096] + data[8192:],
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),
+    ],
+    ids=["one-bit", "zeroed-block", "blocks-swapped", "last-byte"],
+)
+def test_the_data_checksum_sees_what_damages_a_file(damage: object) -> None:
+    data = blocks(1, 2, 3) + b"tail"
+    assert callable(damage)
+    damaged = damage(data)
+    assert len(damaged) == len(data) and damaged != data
+    assert data_checksum(bytearray(damaged)) != data_checksum(bytearray(data))
+    assert data_checksum(memoryview(bytearray(data))) == data_checksum(bytearray(data))
+
+
+def test_damaged_tokens_are_discarded_before_they_are_used(
+    files: StateFiles, log_file: Path
+) -> None:
+    files.write("conv1", IDENTITY, state())
+    path = files.path("conv1", IDENTITY)
+    raw = path.read_bytes()
+    at = raw.index((7).to_bytes(4, "little") + (8).to_bytes(4, "little"))  # tokens 7 and 8
+    path.write_bytes(raw[:at] + (9).to_bytes(4, "little") + raw[at + 4 :])
+    assert files.read_tokens("conv1", IDENTITY) is None
+    assert not path.exists()
+    assert "checksum" in log_file.read_text()
 
 
 def test_eviction_keeps_the_total_under_the_limit_dropping_the_least_recently_used(

@@ -1,4 +1,5 @@
-"""The model picker (F3): the models on disk with their size, quantization and context, filtered
+"""The model picker (F3): the models on disk with their size, quantization and context (and the
+configured servers' models after them), filtered
 as the user types; Enter picks the highlighted one, and the pull key (F4) goes to the pull
 screen instead."""
 
@@ -21,6 +22,7 @@ from textual.widgets.option_list import Option
 from termllm.domain import LocalModel
 from termllm.services.model_summary import ModelFacts
 from termllm.services.models import ModelService
+from termllm.services.servers import ServerListing, ServerService
 from termllm.tui.failures import failure_text
 from termllm.tui.keymap import DEFAULT_KEYS
 from termllm.units import format_bytes, format_count
@@ -40,6 +42,8 @@ class ModelRow:
     parameters: str
     size: str
     context: str
+    unreachable: bool = False
+    """A server that could not list its models: shown, not pickable."""
 
     def matches(self, query: str) -> bool:
         """Every word of `query` appears in the ref or the quantization, ignoring case."""
@@ -66,6 +70,28 @@ def model_rows(listed: Sequence[tuple[LocalModel, ModelFacts]]) -> list[ModelRow
         )
         for model, facts in listed
     ]
+
+
+def server_model_rows(listings: Sequence[ServerListing]) -> list[ModelRow]:
+    """A row per model each server lists; one that did not answer says why in one row."""
+    rows: list[ModelRow] = []
+    for listing in listings:
+        if listing.error is not None:
+            rows.append(
+                ModelRow(f"@{listing.name}/… unreachable: {listing.error}", "", "", "", "", True)
+            )
+            continue
+        rows += [
+            ModelRow(
+                ref=model.ref,
+                quant="-",
+                parameters="-",
+                size="server",
+                context="?" if model.context_size is None else str(model.context_size),
+            )
+            for model in listing.models
+        ]
+    return rows
 
 
 class ModelPicker(ModalScreen[str | PullInstead | None]):
@@ -105,9 +131,17 @@ class ModelPicker(ModalScreen[str | PullInstead | None]):
         Binding("up", "move(-1)", "Previous", show=False, id="picker_previous"),
     ]
 
-    def __init__(self, models: ModelService, current: str | None, *, pull_key: str) -> None:
+    def __init__(
+        self,
+        models: ModelService,
+        current: str | None,
+        *,
+        pull_key: str,
+        servers: ServerService | None = None,
+    ) -> None:
         super().__init__()
         self._models = models
+        self._servers = servers
         self._current = current
         self._pull_key = pull_key
         self._rows: list[ModelRow] | None = None
@@ -130,6 +164,8 @@ class ModelPicker(ModalScreen[str | PullInstead | None]):
         # Listing reads every GGUF header not yet in the facts cache: not for the event loop.
         try:
             rows = model_rows(self._models.list_with_facts())
+            if self._servers is not None:
+                rows += server_model_rows(self._servers.listings())
         except Exception as err:
             app.call_from_thread(self._failed, failure_text(err, logger, "listing the models"))
             return
@@ -163,6 +199,9 @@ class ModelPicker(ModalScreen[str | PullInstead | None]):
             line = self._line(
                 marker + row.ref, row.quant, row.parameters, row.size, row.context, width=width
             )
+            if row.unreachable:
+                options.add_option(Option(Text(row.ref, style="dim"), disabled=True))
+                continue
             options.add_option(Option(line, id=row.ref))
         if not shown:
             empty = (
@@ -172,7 +211,10 @@ class ModelPicker(ModalScreen[str | PullInstead | None]):
             )
             options.add_option(Option(empty, disabled=True))
             return
-        current = next((i for i, row in enumerate(shown) if row.ref == self._current), 0)
+        current = next(
+            (i for i, row in enumerate(shown) if row.ref == self._current),
+            next((i for i, row in enumerate(shown) if not row.unreachable), 0),
+        )
         options.highlighted = current if not query.strip() else 0
 
     def _ref_width(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -33,6 +34,7 @@ ENDINGS = {
 
 
 GROWTH_STEP = 8
+_READING = RichStyle(dim=True, italic=True)
 
 
 class AnswerView(Widget):
@@ -58,6 +60,7 @@ class AnswerView(Widget):
         self._finished = finish_reason is not None
         self._ending = ""
         self._alternative = ""
+        self._reading = ""
         self._style_key: tuple[str, Style] | None = None
         self._relayout_pending = False
         # Lines as last drawn, by y: the painted line they came from and the styled strip.
@@ -88,10 +91,18 @@ class AnswerView(Widget):
         changed = Region(0, changed_from, self.size.width, max(height, new_height) - changed_from)
         self.refresh(changed, layout=new_height != height)
 
+    def show_reading(self, line: str | None) -> None:
+        """Say how far reading the prompt got where the answer will be, until its first text
+        arrives (None: say nothing)."""
+        if (line or "") != self._reading:
+            self._reading = line or ""
+            self.refresh(layout=True)
+
     async def finish(self, content: str, finish_reason: str, error: str | None) -> None:
         """Split the final text once more in full: while streaming, blocks were split as the
         text arrived, and a full parse can split differently."""
         self._finished = True
+        self._reading = ""
         self._source = content
         # Parsing a long answer takes tens of milliseconds: off the event loop.
         final = await asyncio.get_running_loop().run_in_executor(None, split_blocks, content)
@@ -154,6 +165,9 @@ class AnswerView(Widget):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        if self._reading_shown:
+            shown = Strip([Segment(self._reading, _READING)] if y == 0 else [])
+            return shown.crop_extend(0, width, None).apply_style(self.visual_style.rich_style)
         line, height_changed = self._lines.line(y)
         if height_changed:
             self._relayout_soon()
@@ -183,9 +197,15 @@ class AnswerView(Widget):
     def selection_updated(self, selection: Selection | None) -> None:
         self.refresh()
 
+    @property
+    def _reading_shown(self) -> bool:
+        return bool(self._reading) and not self._source
+
     def _height(self) -> int:
         """While it streams, the answer grows a few lines at a time: each change of height lays
         out the screen again and, with the view following the bottom, repaints all of it."""
+        if self._reading_shown:
+            return 1
         lines = self._lines.line_count
         return lines if self._finished else -(-lines // GROWTH_STEP) * GROWTH_STEP
 
