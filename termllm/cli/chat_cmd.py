@@ -12,9 +12,8 @@ from termllm.cli.options import (
     FLASH_ATTN_HELP,
     KV_TYPE_HELP,
     check_cid,
-    check_memory_flags,
     memory_flags,
-    memory_overrides,
+    with_memory_flags,
 )
 from termllm.errors import UsageError
 
@@ -30,14 +29,8 @@ def chat(
     """Open the chat app: many saved conversations with local models."""
     check_cid(cid)
     kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
-    found = services(ctx)
-    check_memory_flags(kv_cache_type, flash_attention, found.config.settings.models)
-    overrides = memory_overrides(kv_cache_type, flash_attention)
-    if overrides:
-        from termllm.app import load_services
-
-        # The app loads every model with the settings: the flags stand in for them.
-        found = load_services(overrides=overrides)
+    # The app loads every model with the settings: the flags stand in for them.
+    found = with_memory_flags(services(ctx), kv_cache_type, flash_attention)
     # Arguments are checked before the app opens, as `ask` checks them: same message, same exit
     # code, and no full-screen app that opens only to show a toast.
     conversation_id = found.history.find(cid).id if cid else None

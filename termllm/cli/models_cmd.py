@@ -11,9 +11,8 @@ from termllm.cli.context import services as _services
 from termllm.cli.options import (
     FLASH_ATTN_HELP,
     KV_TYPE_HELP,
-    check_memory_flags,
     memory_flags,
-    memory_overrides,
+    with_memory_flags,
 )
 from termllm.cli.output import (
     format_age,
@@ -171,14 +170,8 @@ def info(
     from termllm.services.repo_fit import RepoFit
 
     kv_cache_type, flash_attention = memory_flags(kv_type, flash_attn)
-    services = _services(ctx)
-    check_memory_flags(kv_cache_type, flash_attention, services.config.settings.models)
-    overrides = memory_overrides(kv_cache_type, flash_attention)
-    if overrides:
-        from termllm.app import load_services
-
-        # The estimates read these from the settings, as a load would.
-        services = load_services(overrides=overrides)
+    # The estimates read these from the settings, as a load would.
+    services = with_memory_flags(_services(ctx), kv_cache_type, flash_attention)
     details = services.models.plan_repo(ref, n_ctx)
     if isinstance(details, RepoFit):
         from termllm.cli.repo_fit_render import print_repo_fit, repo_fit_json

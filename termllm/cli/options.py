@@ -21,6 +21,7 @@ from termllm.setting_fields import (
 )
 
 if TYPE_CHECKING:
+    from termllm.app import Services
     from termllm.config import ModelSettings
 
 KV_TYPE_HELP = "KV cache type: f16, q8_0 (half the memory) or q4_0 (about a quarter)."
@@ -76,13 +77,19 @@ def check_memory_flags(
     )
 
 
-def memory_overrides(
-    kv_type: KvCacheType | None, flash_attn: FlashAttention | None
-) -> dict[str, str]:
-    """The flags as config overrides, for commands that read them from the settings."""
+def with_memory_flags(
+    services: Services, kv_type: KvCacheType | None, flash_attn: FlashAttention | None
+) -> Services:
+    """Services whose settings hold the flags, checked with what they leave in place, for
+    commands that read the KV cache options from the settings (the app, `info`)."""
+    check_memory_flags(kv_type, flash_attn, services.config.settings.models)
     overrides = {}
     if kv_type is not None:
         overrides["models.kv_cache_type"] = kv_type.value
     if flash_attn is not None:
         overrides["models.flash_attention"] = flash_attn.value
-    return overrides
+    if not overrides:
+        return services
+    from termllm.app import load_services
+
+    return load_services(overrides=overrides)

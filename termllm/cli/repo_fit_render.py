@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from termllm.cli.output import note, print_table
 from termllm.safe_text import one_line
+from termllm.services.repo_fit import machine_summary
 from termllm.units import format_bytes
 
 if TYPE_CHECKING:
-    from termllm.engine.fit import Machine
     from termllm.services.repo_fit import FileFit, RepoFit
 
 
@@ -31,7 +31,7 @@ def print_repo_fit(plan: RepoFit) -> None:
     ]
     print_table(columns, rows)
     repo = one_line(plan.repo_id)
-    here = machine_line(plan.machine, plan.disk_free_bytes)
+    here = machine_summary(plan.machine, plan.disk_free_bytes)
     note(f"at {plan.context_size} ctx; this machine: {here}")
     if plan.recommended is None:
         note(f"recommended: none: {plan.reason}")
@@ -41,18 +41,6 @@ def print_repo_fit(plan: RepoFit) -> None:
         f"recommended: {one_line(best.label, max_chars=100)} ({format_bytes(best.size_bytes)},"
         f" {best.verdict}): {plan.reason}; `termllm pull {repo}:auto` downloads it"
     )
-
-
-def machine_line(machine: Machine, disk_free: int | None) -> str:
-    gpu = machine.gpu
-    parts = [
-        f"{one_line(gpu.name, max_chars=40)} {format_bytes(gpu.memory_free_bytes)} free"
-        if gpu is not None
-        else "no GPU"
-    ]
-    parts.append(f"RAM {format_bytes(machine.ram_available_bytes)} available")
-    parts.append(f"disk {format_bytes(disk_free)} free")
-    return ", ".join(parts)
 
 
 def repo_fit_json(plan: RepoFit) -> dict[str, Any]:

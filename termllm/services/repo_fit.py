@@ -16,9 +16,11 @@ from termllm.engine.fit import Fit, Machine, Where, describe_fit, fit_model
 from termllm.gguf.source import ByteSource
 from termllm.gguf.summary import ModelSummary
 from termllm.model_files import model_base_name
+from termllm.safe_text import one_line
 from termllm.services.model_summary import summarize_sources
 from termllm.services.selection import RemoteModel, is_projector
 from termllm.setting_fields import MemoryOptions
+from termllm.units import format_bytes
 
 # Beyond 16 bits per weight (F32) a file is larger, not better: quality is reckoned as its
 # size up to that many bits per weight, and among equals the smaller file wins.
@@ -183,3 +185,16 @@ def _summary_for(
         non_layer_bytes=int(header.non_layer_bytes * factor),
     )
     return scaled, "listing size"
+
+
+def machine_summary(machine: Machine, disk_free_bytes: int | None) -> str:
+    """The memory and disk a fit counted on, in the words `info` and the pull screen use."""
+    gpu = machine.gpu
+    parts = [
+        f"{one_line(gpu.name, max_chars=40)} {format_bytes(gpu.memory_free_bytes)} free"
+        if gpu is not None
+        else "no GPU"
+    ]
+    parts.append(f"RAM {format_bytes(machine.ram_available_bytes)} available")
+    parts.append(f"disk {format_bytes(disk_free_bytes)} free")
+    return ", ".join(parts)

@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from termllm.domain import HubRef
 from termllm.safe_text import one_line
+from termllm.services.repo_fit import machine_summary
 from termllm.units import format_bytes, format_count
 
 if TYPE_CHECKING:
@@ -227,15 +228,7 @@ def plan_note(plan: RepoFit) -> str:
 
 def machine_text(plan: RepoFit) -> str:
     """The memory and disk the plan counted on, as `info` words them."""
-    gpu = plan.machine.gpu
-    parts = [
-        f"{one_line(gpu.name, max_chars=40)} {format_bytes(gpu.memory_free_bytes)} free"
-        if gpu is not None
-        else "no GPU"
-    ]
-    parts.append(f"RAM {format_bytes(plan.machine.ram_available_bytes)} available")
-    parts.append(f"disk {format_bytes(plan.disk_free_bytes)} free")
-    return ", ".join(parts)
+    return machine_summary(plan.machine, plan.disk_free_bytes)
 
 
 def _file_name(entry: FileFit) -> str:
