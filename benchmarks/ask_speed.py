@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from starter import ask_json, starter_model
+from starter import ask_json, compile_as_installed, starter_model
 
 from termllm.reasoning import HARMONY, THINK, parse_cost
 
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("-m", "--model", type=Path, default=None)
     args = parser.parse_args()
+    compile_as_installed()
     model = args.model or starter_model()
     env = os.environ.copy()
     env["TERMLLM_HOME"] = tempfile.mkdtemp(prefix="termllm-bench-")

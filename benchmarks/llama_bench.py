@@ -33,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from starter import ask_json, starter_model
+from starter import ask_json, compile_as_installed, starter_model
 
 CACHE = Path.home() / ".cache" / "termllm-bench"
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
@@ -160,6 +160,7 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    compile_as_installed()
     model = args.model or starter_model()
     if args.no_llama_bench:
         binary, built = None, "--no-llama-bench"

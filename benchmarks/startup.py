@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from starter import compile_as_installed
+
 
 def best_of(command: list[str], runs: int) -> tuple[float, float]:
     timings = []
@@ -25,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
+    compile_as_installed()
     python = sys.executable
     baseline = best_of([python, "-c", "pass"], runs)
     print(f"{'command':<22} {'best':>8} {'median':>8} {'minus bare python':>18}")

@@ -9,21 +9,13 @@ import traceback
 import typer
 
 from termllm import __version__
-from termllm.cli import (
-    ask_cmd,
-    bench_cmd,
-    chat_cmd,
-    config_cmd,
-    doctor_cmd,
-    history_cmd,
-    models_cmd,
-    search_cmd,
-)
+from termllm.cli.commands import LazyCommandGroup
 from termllm.cli.context import LazyServices
 from termllm.errors import ExitCode, TermllmError
 
 app = typer.Typer(
     name="termllm",
+    cls=LazyCommandGroup,
     help="Chat with local GGUF models from your terminal.",
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -49,17 +41,9 @@ def main(
     ctx.obj = LazyServices()
     if ctx.invoked_subcommand is None:
         # Bare `termllm` opens the chat app, as `termllm chat` would.
-        ctx.invoke(chat_cmd.chat, ctx, model=None, cid=None)
+        from termllm.cli.chat_cmd import chat
 
-
-ask_cmd.register(app)
-chat_cmd.register(app)
-models_cmd.register(app)
-search_cmd.register(app)
-app.add_typer(history_cmd.app, name="history")
-app.add_typer(config_cmd.app, name="config")
-doctor_cmd.register(app)
-bench_cmd.register(app)
+        ctx.invoke(chat, ctx, model=None, cid=None)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -10,14 +10,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Rich is imported where a console is made: a piped `ask` writes plain text and never needs
+# it, and importing it is a tenth of the start-up.
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     # Piped output keeps whole lines: Rich would otherwise wrap tables at 80 columns.
     tty = sys.stdout.isatty()
     return Console(file=sys.stdout, width=None if tty else 10_000, soft_wrap=not tty)
@@ -28,6 +32,9 @@ def print_table(columns: Sequence[str] | None, rows: Iterable[Sequence[str]]) ->
 
     Without headers it is a key/value list. Piped, lines carry no padding at their ends.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, show_header=columns is not None, header_style="bold", pad_edge=False)
     for index, column in enumerate(columns or ("", "")):
         table.add_column(column, style="bold" if columns is None and index == 0 else None)
@@ -43,6 +50,8 @@ def print_table(columns: Sequence[str] | None, rows: Iterable[Sequence[str]]) ->
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(file=sys.stderr, stderr=True)
 
 

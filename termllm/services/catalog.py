@@ -21,9 +21,9 @@ def list_local_models(hub_cache: Path, state: AppState) -> list[LocalModel]:
     models = [_from_cache(model, cached, state) for model in cached]
     seen = {path.resolve() for model in models for path in model.paths}
     for packaged in find_packaged_models():
-        if packaged.path not in seen:
-            seen.add(packaged.path)
-            models.append(_from_file(packaged.path, ModelSource.PACKAGE, state))
+        if packaged not in seen:
+            seen.add(packaged)
+            models.append(_from_file(packaged, ModelSource.PACKAGE, state))
     for text in state.local_models:
         path = Path(text)
         if path.is_file() and path.resolve() not in seen:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -51,6 +50,10 @@ class ServerService:
         not the sum of all."""
         if not self._servers:
             return []
+        # Imported here: concurrent.futures brings logging, which `ask` without servers
+        # would pay for at start-up.
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(8, len(self._servers))) as pool:
             return list(pool.map(self._listing, self._servers.values()))
 
