@@ -144,11 +144,14 @@ def saving(services: Services, cid: str, runs: int, threads: int, tokens: int) -
         for _ in range(runs):
             loaded.clear_state()
             started = time.perf_counter()
+            answer = ""
             for chunk in chat.stream(loaded, cid, messages, params, threading.Event()):
                 assert isinstance(chunk, Completion | PromptProgress | TextChunk)
+                if isinstance(chunk, Completion):
+                    answer = chunk.content
             answer_s.append(time.perf_counter() - started)
             started = time.perf_counter()
-            chat.keep_state(loaded, cid)
+            chat.keep_state(loaded, cid, [*messages, Message(Role.ASSISTANT, answer)])
             held_s.append(time.perf_counter() - started)
             chat.flush_states()
             save_s.append(time.perf_counter() - started)

@@ -132,6 +132,13 @@ class LoadedModel(Protocol):
         cache, i.e. how much of the prompt needs no evaluation now)."""
         ...
 
+    def read_ahead(self, messages: Sequence[Message], think: Think = Think.AUTO) -> int:
+        """Read now what the prompt of any user turn after `messages` starts with beyond what
+        the cache holds (the end of the last answer, the template's opening of a user turn),
+        so that the next question reads only itself; how many tokens that was (0 when the
+        cache is not the start of that prompt, e.g. a template that drops past reasoning)."""
+        ...
+
     def save_state(self) -> KvState | None:
         """The live KV cache and the tokens it holds; None when this model's state cannot be
         continued from a prefix (recurrent models)."""

@@ -58,6 +58,11 @@ if TYPE_CHECKING:
 
 # A user message whose end marks where the generation prompt starts in a rendered prompt.
 _PROBE = "termllm probe: where does the answer start?"
+_NEXT_QUESTIONS = ("a", "b")
+"""Two questions whose prompts share exactly what every next user turn starts with."""
+READ_AHEAD_TOKENS = 32
+"""The most tokens read ahead of a next turn: a template opens a user turn in a few (ChatML in
+5, the last answer's end included), and the reading cannot be cancelled."""
 
 
 class LlamaEngine:
@@ -165,6 +170,31 @@ class LlamaModel:
         if tokens is None:
             return _common_prefix(self._llama.input_ids, self._llama.n_tokens, prompt)
         return _common_prefix(np.asarray(tokens, dtype=np.intc), len(tokens), prompt)
+
+    def read_ahead(self, messages: Sequence[Message], think: Think = Think.AUTO) -> int:
+        import numpy as np
+
+        if self._recurrent:
+            return 0
+        llama = self._llama
+        held = llama.n_tokens
+        first, second = (
+            self._prompt_tokens([*messages, Message(Role.USER, question)], think)
+            for question in _NEXT_QUESTIONS
+        )
+        opening = _common_prefix(np.asarray(first, dtype=np.intc), len(first), second)
+        # Room is left for the question and one token of answer, or reading it is wasted.
+        end = min(opening, held + READ_AHEAD_TOKENS, self._report.n_ctx - 2)
+        if end <= held or _common_prefix(llama.input_ids, held, first) < held:
+            return 0
+        try:
+            llama.eval(first[held:end])
+        except RuntimeError:
+            # Nothing is lost: the cache is cut back to what it held, and the next turn reads
+            # these tokens itself.
+            self._keep_prefix(held)
+            return 0
+        return end - held
 
     def save_state(self) -> KvState | None:
         return None if self._recurrent else kv_state.save(self._llama)

@@ -80,6 +80,9 @@ class ServerModelSession:
     ) -> int:
         return 0
 
+    def read_ahead(self, messages: Sequence[Message], think: Think = Think.AUTO) -> int:
+        return 0
+
     def save_state(self) -> KvState | None:
         return None
 

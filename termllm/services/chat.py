@@ -249,10 +249,21 @@ class ChatService:
                 elif chunk.read == chunk.total and chunk.total - first_read >= LONG_PROMPT_TOKENS:
                     self._prefixes.remember(model)
 
-    def keep_state(self, model: LoadedModel, conversation_id: str) -> None:
+    def keep_state(
+        self,
+        model: LoadedModel,
+        conversation_id: str,
+        answered: Sequence[Message],
+        think: Think = Think.AUTO,
+    ) -> None:
         """Save what the model has read of this conversation, for its next turn (in this
-        process or another); call once the answer itself is saved. The disk write finishes in
-        the background (see `flush_states`)."""
+        process or another); call once the answer itself is saved, with the messages the
+        next turn will continue (the prompt's, then the answer as the history holds it).
+
+        What any next question's prompt starts with is read first (a few tokens, while the
+        user reads the answer): continuing a long conversation then reads only the question.
+        The disk write finishes in the background (see `flush_states`)."""
+        model.read_ahead(answered, think)
         self._states.remember(model, conversation_id)
 
     def flush_states(self) -> None:

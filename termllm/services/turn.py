@@ -268,7 +268,15 @@ class TurnService:
             answer_id = self._history.save_answer(exchange, completion, model.ref).id
             if completion.finish_reason is not FinishReason.ERROR:
                 # Continuing this conversation, here or in another process, starts from here.
-                self._chat.keep_state(loaded, exchange.conversation_id)
+                answer = Message(
+                    Role.ASSISTANT, completion.content, reasoning=completion.reasoning or None
+                )
+                self._chat.keep_state(
+                    loaded,
+                    exchange.conversation_id,
+                    (*fitted.messages, answer),
+                    settings.params.think,
+                )
         if refused is not None:
             raise refused
         conversation_id = exchange.conversation_id if exchange else None

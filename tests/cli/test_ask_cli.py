@@ -34,6 +34,21 @@ def test_piped_stdin_alone_is_a_prompt_and_the_answer_is_plain(starter_model: Pa
     assert result.stderr == b"", "nothing but the answer may be printed (no native logs)"
 
 
+def test_continuing_reads_only_the_new_question(starter_model: Path) -> None:
+    started = ask(*GREEDY, "--max-tokens", "12", "--json", "Name a colour.")
+    assert started.returncode == 0, started.stderr
+    first = json.loads(started.stdout)
+    continued = ask("-c", *GREEDY, "--max-tokens", "4", "--json", "And another one?")
+    assert continued.returncode == 0, continued.stderr
+    second = json.loads(continued.stdout)
+    assert second["conversation_id"] == first["conversation_id"]
+    # The saved state holds the whole first prompt and answer (its last token included, which
+    # generation never evaluates), and the opening of the next user turn, read ahead.
+    used = first["usage"]["prompt_tokens"] + first["usage"]["completion_tokens"]
+    assert second["timings"]["cached_tokens"] > used
+    assert second["timings"]["cached_tokens"] < second["usage"]["prompt_tokens"]
+
+
 def test_json_output_is_complete_and_deterministic(starter_model: Path) -> None:
     args = (*GREEDY, "--max-tokens", "16", "--json", "Name a colour.")
     first, second = ask(*args), ask(*args)

@@ -18,7 +18,7 @@ from logits import assert_same_distribution, counting_evals, first_token
 
 from termllm.domain import Completion, GenParams, Message, Role, TextChunk
 from termllm.engine.base import KvState, LoadRequest
-from termllm.engine.llama_backend import LlamaEngine, LlamaModel
+from termllm.engine.llama_backend import READ_AHEAD_TOKENS, LlamaEngine, LlamaModel
 
 GREEDY = GenParams(temperature=0.0, seed=1, max_tokens=24)
 HISTORY = [
@@ -146,3 +146,46 @@ def test_the_speed_test_measures_and_leaves_the_cache_empty(
     assert measured.prompt_tokens == 64 and measured.generated_tokens == 8
     assert measured.prompt_tokens_per_s > 0 and measured.decode_tokens_per_s > 0
     assert reader.shared_prefix(HISTORY, None) == 0
+
+
+def test_reading_ahead_leaves_only_the_next_question_to_read(
+    models: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reader, fresh = models
+    reader.clear_state()
+    first = answer(reader, HISTORY)
+    before = reader.save_state()
+    assert before is not None
+    answered = [*HISTORY, Message(Role.ASSISTANT, first.content)]
+    read = reader.read_ahead(answered)
+    after = reader.save_state()
+    assert after is not None
+    # The last sampled token, the end of the answer and the opening of a user turn.
+    assert 0 < read <= READ_AHEAD_TOKENS
+    assert len(after.tokens) == len(before.tokens) + read
+    assert after.tokens[: len(before.tokens)] == before.tokens
+    messages = follow_up(first)
+    assert reader.shared_prefix(messages, after.tokens) == len(after.tokens)
+    assert reader.read_ahead(answered) == 0, "what was read is not read again"
+
+    continued, from_read_ahead = first_token(reader, messages)
+    fresh.clear_state()
+    _, reread = first_token(fresh, messages)
+    assert continued.timings.cached_tokens == len(after.tokens)
+    assert_same_distribution(reread, from_read_ahead)
+
+
+def test_nothing_is_read_ahead_of_a_history_that_is_not_what_the_cache_holds(
+    models: tuple[LlamaModel, LlamaModel],
+) -> None:
+    reader, _ = models
+    reader.clear_state()
+    answer(reader, HISTORY)
+    # As with a template that drops past reasoning: the next prompt parts from the cache
+    # inside the answer, so reading its opening now would be wasted.
+    answered = [*HISTORY, Message(Role.ASSISTANT, "Something else entirely.")]
+    held = reader.save_state()
+    assert held is not None
+    assert reader.read_ahead(answered) == 0
+    after = reader.save_state()
+    assert after is not None and after.tokens == held.tokens
