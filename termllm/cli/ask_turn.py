@@ -59,7 +59,8 @@ class AskListener(TurnListener):
             placement = report.placement
             note(
                 f"context {report.n_ctx} tokens · {report.threads} threads · "
-                f"GPU layers {placement.gpu_layers}/{placement.total_layers} on {placement.device}"
+                f"GPU layers {placement.blocks_on_gpu}/{placement.total_layers}"
+                f" on {placement.device}"
                 f" ({placement.reason}) · KV cache {report.kv_cache_type}"
                 f" · flash attention {'on' if report.flash_attention else 'off'}"
                 f" · template {report.chat_template} · loaded in {report.load_ms:.0f} ms"

@@ -86,11 +86,8 @@ def _estimate(plan: LoadPlan) -> MemoryEstimate:
 
 def _plan_rows(ref: str, plan: LoadPlan) -> list[tuple[str, str]]:
     placement = plan.placement
-    offloaded = (
-        "all"
-        if placement.gpu_layers < 0 or placement.gpu_layers > placement.total_layers
-        else str(max(0, placement.gpu_layers - 1))
-    )
+    blocks = placement.blocks_on_gpu
+    offloaded = "all" if blocks == placement.total_layers else str(blocks)
     rows = [
         ("model", ref),
         ("context", f"{plan.n_ctx} tokens (trained on {plan.summary.context_length or '?'})"),

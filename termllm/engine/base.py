@@ -45,9 +45,17 @@ class Placement:
     """Where the layers run, and why: the answer to "why is it running on my CPU?"."""
 
     gpu_layers: int
+    """llama.cpp's `n_gpu_layers`: -1 for all, else the blocks offloaded plus the output layer."""
     total_layers: int
     device: str
     reason: str
+
+    @property
+    def blocks_on_gpu(self) -> int:
+        """How many of the `total_layers` blocks run on the GPU, as people count layers."""
+        if self.gpu_layers < 0 or self.gpu_layers > self.total_layers:
+            return self.total_layers
+        return max(0, self.gpu_layers - 1)
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,9 @@ def run_bench(
         model=model.ref,
         n_ctx=n_ctx,
         threads=report.threads,
-        placement=f"{placement.gpu_layers}/{placement.total_layers} layers on {placement.device}",
+        placement=(
+            f"{placement.blocks_on_gpu}/{placement.total_layers} layers on {placement.device}"
+        ),
         load_ms=report.load_ms,
         speed=speed,
         fresh_prompt_tokens=fresh_tokens,

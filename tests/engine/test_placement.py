@@ -165,6 +165,9 @@ def test_an_explicit_count_is_taken_as_given_and_clamped_to_the_model() -> None:
         placement = choose_placement(MODEL, N_CTX, requested, [CPU, tiny], True)
         assert (placement.gpu_layers, placement.total_layers) == (OFFLOAD_ALL, 32)
         assert placement.reason == f"--gpu-layers {requested}: all 32 layers on CUDA0"
+        assert placement.blocks_on_gpu == 32
+    assert partial.blocks_on_gpu == 8
+    assert choose_placement(MODEL, N_CTX, 0, [CPU, tiny], True).blocks_on_gpu == 0
 
 
 def test_explicit_zero_stays_on_the_cpu_even_with_a_gpu() -> None:

@@ -30,7 +30,7 @@ def placement_text(report: LoadReport) -> str:
         return f"server {report.server}"
     if placement.gpu_layers == 0:
         return "CPU"
-    return f"GPU {placement.gpu_layers}/{placement.total_layers} {placement.device}"
+    return f"GPU {placement.blocks_on_gpu}/{placement.total_layers} {placement.device}"
 
 
 class StatusBar(Static):
