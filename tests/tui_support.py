@@ -3,11 +3,13 @@ driving it: sending prompts and waiting for what they started."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 from fake_engine import ScriptedEngine, ScriptedModel
 from textual.app import App
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from termllm.app import Services, build_services
 from termllm.config import load_config
@@ -38,7 +40,11 @@ async def settle(pilot: Pilot[None]) -> None:
     """Wait for what a key or message started: workers, then the screen."""
     # A pause first: a closed dialog's callback, which may start a worker, runs as a message.
     await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    for worker in list(pilot.app.workers):
+        # A worker whose last act closes its own screen (a pull that finished or was
+        # cancelled) is cancelled with that screen when the loop unmounts it first: settled.
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
     await pilot.pause()
 
 
