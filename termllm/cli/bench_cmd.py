@@ -72,6 +72,10 @@ def rows(result: BenchResult) -> list[tuple[str, str]]:
     return [
         ("model", result.model),
         ("placement", f"{result.placement} · {result.threads} threads · context {result.n_ctx:,}"),
+        (
+            "KV cache",
+            f"{result.kv_cache_type} · flash attention {'on' if result.flash_attention else 'off'}",
+        ),
         ("load", f"{result.load_ms:,.0f} ms"),
         ("prompt", f"{speed.prompt_tokens_per_s:,.0f} tok/s ({speed.prompt_tokens} tokens)"),
         ("decode", f"{speed.decode_tokens_per_s:,.1f} tok/s ({speed.generated_tokens} tokens)"),

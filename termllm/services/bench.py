@@ -51,6 +51,9 @@ class BenchResult:
     n_ctx: int
     threads: int
     placement: str
+    kv_cache_type: str
+    flash_attention: bool
+    """Whether attention ran as flash attention (`auto` resolved)."""
     load_ms: float
     speed: SpeedTest
     fresh_prompt_tokens: int
@@ -103,6 +106,8 @@ def run_bench(
         placement=(
             f"{placement.blocks_on_gpu}/{placement.total_layers} layers on {placement.device}"
         ),
+        kv_cache_type=report.kv_cache_type.value,
+        flash_attention=report.flash_attention,
         load_ms=report.load_ms,
         speed=speed,
         fresh_prompt_tokens=fresh_tokens,

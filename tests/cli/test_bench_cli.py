@@ -17,6 +17,7 @@ def test_bench_json_reports_every_measurement(starter_model: Path) -> None:
     report = json.loads(result.out)
     assert report["model"] == "SmolLM2-135M-Instruct.Q4_1"
     assert report["n_ctx"] == 1024 and report["threads"] == 2
+    assert report["kv_cache_type"] == "f16" and report["flash_attention"] is False
     speed = report["speed"]
     assert speed["prompt_tokens"] == 512 and speed["generated_tokens"] == 128
     assert speed["prompt_tokens_per_s"] > 0 and speed["decode_tokens_per_s"] > 0
@@ -33,10 +34,21 @@ def test_bench_prints_a_table_and_leaves_no_state_or_history(
     result = termllm_process("bench", "-m", "SmolLM2-135M-Instruct", *SMALL)
     assert result.code == 0, result.err
     labels = [line.split("  ")[0] for line in result.out.splitlines()]
-    assert labels[:5] == ["model", "placement", "load", "prompt", "decode"]
+    assert labels[:6] == ["model", "placement", "KV cache", "load", "prompt", "decode"]
     assert "from saved state" in result.out
     assert not (isolated_env / "cache" / "kv").exists()
     assert termllm_process("history", "ls").out == ""
+
+
+def test_bench_reports_a_quantized_cache_and_the_flash_attention_it_needs(
+    starter_model: Path,
+) -> None:
+    result = termllm_process(
+        "bench", "-m", "SmolLM2-135M-Instruct", *SMALL, "--kv-type", "q8_0", "--json"
+    )
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["kv_cache_type"] == "q8_0" and report["flash_attention"] is True
 
 
 def test_bench_with_an_unknown_model_is_one_line(starter_model: Path) -> None:
