@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -23,6 +23,9 @@ from termllm.domain import Completion, FinishReason
 from termllm.errors import ExitCode, UsageError
 from termllm.safe_text import argument_text
 from termllm.setting_fields import CONTEXT_KEY, FIELDS_BY_NAME, THREADS
+
+if TYPE_CHECKING:
+    from termllm.engine.base import LoadReport
 
 
 def ask(
@@ -134,6 +137,7 @@ def ask(
         answer = _json_result(result.model_ref, completion)
         answer["conversation_id"] = result.conversation_id
         answer["message_id"] = result.answer_id
+        answer["load"] = _load_json(listener.load_report)
         print_json(answer)
     if stats:
         note(_stats_line(completion))
@@ -194,6 +198,25 @@ def _json_result(model_ref: str, completion: Completion) -> dict[str, Any]:
             "load_ms": round(timings.load_ms, 1),
             "cached_tokens": timings.cached_tokens,
         },
+    }
+
+
+def _load_json(report: LoadReport | None) -> dict[str, Any] | None:
+    """What loading chose, as `-v` says it (None: the turn ended before a model was loaded)."""
+    if report is None:
+        return None
+    placement = report.placement
+    return {
+        "n_ctx": report.n_ctx,
+        "threads": report.threads,
+        "gpu_layers": placement.blocks_on_gpu,
+        "total_layers": placement.total_layers,
+        "device": placement.device,
+        "placement_reason": placement.reason,
+        "kv_cache_type": report.kv_cache_type.value,
+        "flash_attention": report.flash_attention,
+        "chat_template": report.chat_template,
+        "server": report.server,
     }
 
 

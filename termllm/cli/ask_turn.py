@@ -43,11 +43,14 @@ class AskListener(TurnListener):
         self._show_thinking = show_thinking
         self._thinking_shown = False
         self._pace = ReadingPace()
+        self.load_report: LoadReport | None = None
+        """What loading chose, once the model is loaded (for `--json`)."""
 
     def loading(self, model_ref: str) -> None:
         self._show_status(f"loading {model_ref}…")
 
     def loaded(self, model_ref: str, report: LoadReport) -> None:
+        self.load_report = report
         self._end_status()
         if self._verbose and report.server is not None:
             context = f"context {report.n_ctx} tokens" if report.n_ctx else "context unknown"

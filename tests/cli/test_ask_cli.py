@@ -63,8 +63,13 @@ def test_json_output_is_complete_and_deterministic(starter_model: Path) -> None:
         "timings",
         "conversation_id",
         "message_id",
+        "load",
     }
     assert result["model"] == "SmolLM2-135M-Instruct.Q4_1"
+    load = result["load"]
+    assert load["n_ctx"] > 0 and load["threads"] > 0 and load["server"] is None
+    assert 0 <= load["gpu_layers"] <= load["total_layers"] and load["device"]
+    assert load["kv_cache_type"] == "f16" and load["chat_template"] == "gguf"
     assert result["finish_reason"] in {"stop", "length"}
     assert result["usage"]["prompt_tokens"] > 5
     assert 0 < result["usage"]["completion_tokens"] <= 16

@@ -49,6 +49,7 @@ def test_ask_streams_from_the_server_and_a_continuation_keeps_its_model(home: Pa
     assert answer["usage"]["prompt_tokens"] is None
     assert answer["usage"]["completion_tokens"] is None
     assert answer["timings"]["ttft_ms"] > 0
+    assert answer["load"]["server"] == "srv"
 
     again = termllm_process("ask", "-c", *GREEDY, "--json", "And once more.")
     assert again.code == 0, again.err

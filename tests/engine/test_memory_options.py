@@ -53,6 +53,8 @@ def test_a_state_saved_with_f16_is_not_restored_into_a_q8_0_cache(
     same = ask_json(capsys, "--cid", cid, "--no-save", "And a fourth?")
 
     assert quantized["timings"]["cached_tokens"] == 0
+    assert quantized["load"]["kv_cache_type"] == "q8_0" and quantized["load"]["flash_attention"]
+    assert same["load"]["kv_cache_type"] == "f16" and not same["load"]["flash_attention"]
     assert same["timings"]["cached_tokens"] > 0, "the f16 state is still there for f16"
 
 
