@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from termllm.cli.answer_plain import AnswerWriter
-from termllm.cli.output import note, stderr_console
+from termllm.cli.output import kv_cache_words, note, stderr_console
 from termllm.errors import ExitCode
 from termllm.safe_text import text_block
 from termllm.services.turn import (
@@ -64,8 +64,8 @@ class AskListener(TurnListener):
                 f"context {report.n_ctx} tokens · {report.threads} threads · "
                 f"GPU layers {placement.blocks_on_gpu}/{placement.total_layers}"
                 f" on {placement.device}"
-                f" ({placement.reason}) · KV cache {report.kv_cache_type}"
-                f" · flash attention {'on' if report.flash_attention else 'off'}"
+                f" ({placement.reason})"
+                f" · KV cache {kv_cache_words(report.kv_cache_type, report.flash_attention)}"
                 f" · template {report.chat_template} · loaded in {report.load_ms:.0f} ms"
             )
 

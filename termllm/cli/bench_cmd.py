@@ -15,7 +15,7 @@ from termllm.cli.options import (
     check_memory_flags,
     memory_flags,
 )
-from termllm.cli.output import note, print_json, print_table
+from termllm.cli.output import kv_cache_words, note, print_json, print_table
 from termllm.cli.server_bench_render import server_bench
 from termllm.domain import ServerModel
 from termllm.setting_fields import THREADS
@@ -72,10 +72,7 @@ def rows(result: BenchResult) -> list[tuple[str, str]]:
     return [
         ("model", result.model),
         ("placement", f"{result.placement} · {result.threads} threads · context {result.n_ctx:,}"),
-        (
-            "KV cache",
-            f"{result.kv_cache_type} · flash attention {'on' if result.flash_attention else 'off'}",
-        ),
+        ("KV cache", kv_cache_words(result.kv_cache_type, result.flash_attention)),
         ("load", f"{result.load_ms:,.0f} ms"),
         ("prompt", f"{speed.prompt_tokens_per_s:,.0f} tok/s ({speed.prompt_tokens} tokens)"),
         ("decode", f"{speed.decode_tokens_per_s:,.1f} tok/s ({speed.generated_tokens} tokens)"),

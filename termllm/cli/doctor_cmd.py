@@ -9,7 +9,7 @@ import typer
 from termllm.cli.context import services
 from termllm.cli.models_cmd import memory_line
 from termllm.cli.options import FLASH_ATTN_HELP, KV_TYPE_HELP, check_memory_flags, memory_flags
-from termllm.cli.output import print_json, print_table, to_jsonable
+from termllm.cli.output import kv_cache_words, print_json, print_table, to_jsonable
 from termllm.cli.server_rows import server_json, server_line
 from termllm.domain import ServerModel
 from termllm.safe_text import one_line
@@ -102,10 +102,10 @@ def _plan_rows(ref: str, plan: LoadPlan) -> list[tuple[str, str]]:
 
 def _cache_line(plan: LoadPlan) -> str:
     memory = plan.memory
-    flash = "on" if memory.flash else "off"
+    words = kv_cache_words(memory.kv_type, memory.flash)
     if memory.flash_attention is FlashAttention.AUTO and memory.flash:
-        flash += " (auto: a quantized KV cache needs it)"
-    return f"{memory.kv_type} · flash attention {flash}"
+        words += " (auto: a quantized KV cache needs it)"
+    return words
 
 
 def _print_report(report: DoctorReport, listings: list[ServerListing]) -> None:

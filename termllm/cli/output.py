@@ -90,6 +90,11 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def kv_cache_words(kv_cache_type: str, flash_attention: bool) -> str:
+    """How a KV cache is kept, as `-v`, `bench` and `doctor` say it: "f16 · flash attention off"."""
+    return f"{kv_cache_type} · flash attention {'on' if flash_attention else 'off'}"
+
+
 def format_age(timestamp: float | None, now: float | None = None) -> str:
     if timestamp is None:
         return "never"
